@@ -1,0 +1,98 @@
+# Live upcall tracing: the build of our files inside the Open vSwitch tree.
+#
+# build-aux/prepare-ovs-tree links this file to the top of the Open vSwitch
+# tree, and patches/0001 includes it from Open vSwitch's Makefile.am, after
+# every other fragment, so it can add to their variables.
+
+# C++ for the engine.  Open vSwitch's warning flags only go to AM_CFLAGS.
+AM_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -fno-strict-aliasing
+
+# The engine, behind its pure C header, and the C shim that connects it to
+# the upcall path.
+ofproto_libofproto_la_SOURCES += \
+	ofproto/upcall-trace.h \
+	ofproto/upcall-trace-engine.cc \
+	ofproto/upcall-trace-engine.hh \
+	ofproto/upcall-trace-engine-render.cc \
+	ofproto/ofproto-dpif-upcall-trace.c \
+	ofproto/ofproto-dpif-upcall-trace.h
+
+# The Upcall_Trace table: reconciliation into the engine and status.
+vswitchd_ovs_vswitchd_SOURCES += \
+	vswitchd/upcall-trace-config.c \
+	vswitchd/upcall-trace-config.h
+
+# libofproto now holds C++ objects: programs that link it must be linked by
+# the C++ compiler driver.  Automake picks the linker from a program's own
+# sources, so give each of them a C++ source that is never built.
+nodist_EXTRA_vswitchd_ovs_vswitchd_SOURCES = dummy.cxx
+nodist_EXTRA_utilities_ovs_ofctl_SOURCES = dummy.cxx
+
+# Unit tests (GoogleTest), built and run by "make check-upcall-trace-unit":
+# one test program per engine source file, and a C program that proves
+# ofproto/upcall-trace.h is C.  The engine is compiled again into each test
+# so that the sanitizer build (UPCALL_TRACE_SANITIZE) can instrument it.
+UPCALL_TRACE_ENGINE_SOURCES = \
+	ofproto/upcall-trace-engine.cc \
+	ofproto/upcall-trace-engine-render.cc
+UPCALL_TRACE_GTEST_LIBS = -lgmock -lgtest -lgtest_main -lpthread
+UPCALL_TRACE_UNIT_TESTS = \
+	tests/upcall-trace-engine-test \
+	tests/upcall-trace-engine-render-test \
+	tests/upcall-trace-header-test
+EXTRA_PROGRAMS += $(UPCALL_TRACE_UNIT_TESTS)
+CLEANFILES += $(UPCALL_TRACE_UNIT_TESTS)
+UPCALL_TRACE_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/ofproto
+UPCALL_TRACE_TEST_CXXFLAGS = $(AM_CXXFLAGS) $(UPCALL_TRACE_SANITIZE)
+
+tests_upcall_trace_engine_test_SOURCES = \
+	tests/upcall-trace-engine-test.cc $(UPCALL_TRACE_ENGINE_SOURCES)
+tests_upcall_trace_engine_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_engine_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_engine_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_engine_test_LDADD = lib/libopenvswitch.la \
+	$(UPCALL_TRACE_GTEST_LIBS)
+
+tests_upcall_trace_engine_render_test_SOURCES = \
+	tests/upcall-trace-engine-render-test.cc $(UPCALL_TRACE_ENGINE_SOURCES)
+tests_upcall_trace_engine_render_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_engine_render_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_engine_render_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_engine_render_test_LDADD = lib/libopenvswitch.la \
+	$(UPCALL_TRACE_GTEST_LIBS)
+
+tests_upcall_trace_header_test_SOURCES = \
+	tests/upcall-trace-header-test.c $(UPCALL_TRACE_ENGINE_SOURCES)
+tests_upcall_trace_header_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_header_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_header_test_CFLAGS = $(AM_CFLAGS) -std=gnu99 \
+	$(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_header_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_header_test_LDADD = lib/libopenvswitch.la
+
+check-upcall-trace-unit: $(UPCALL_TRACE_UNIT_TESTS)
+	@set -e; for t in $(UPCALL_TRACE_UNIT_TESTS); do \
+	    echo "== $$t"; ./$$t; \
+	done
+
+# Autotest suite of our own, on top of Open vSwitch's macros: it includes
+# tests/ovs-macros.at, tests/ofproto-macros.at, ... from this tree.
+UPCALL_TRACE_TESTSUITE_AT = \
+	tests/upcall-trace-testsuite.at \
+	$(wildcard $(srcdir)/tests/upcall-trace-*.at)
+UPCALL_TRACE_TESTSUITE = $(srcdir)/tests/upcall-trace-testsuite
+$(UPCALL_TRACE_TESTSUITE): package.m4 $(UPCALL_TRACE_TESTSUITE_AT) \
+		$(COMMON_MACROS_AT)
+	$(AM_V_GEN)$(AUTOTEST) -I '$(srcdir)' -o $@.tmp $@.at && mv $@.tmp $@
+CLEANFILES += $(UPCALL_TRACE_TESTSUITE)
+
+check-upcall-trace-autotest: all tests/ovstest tests/atlocal \
+		$(UPCALL_TRACE_TESTSUITE)
+	$(SHELL) '$(UPCALL_TRACE_TESTSUITE)' -C tests \
+	    AUTOTEST_PATH='$(AUTOTEST_PATH)' $(TESTSUITEFLAGS)
+
+# The sanitizer build of the unit tests (make check-asan at the top) must not
+# reuse objects built without it, nor leave its own behind.
+clean-upcall-trace-unit:
+	rm -f $(UPCALL_TRACE_UNIT_TESTS) */tests_upcall_trace_*.o
