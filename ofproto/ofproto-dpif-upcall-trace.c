@@ -1,0 +1,863 @@
+/*
+ * Copyright (c) 2026 The ovs-upcall-trace authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+
+#include "ofproto-dpif-upcall-trace.h"
+
+#include <errno.h>
+
+#include "classifier.h"
+#include "dp-packet.h"
+#include "dpif.h"
+#include "flow.h"
+#include "hash.h"
+#include "netlink.h"
+#include "odp-util.h"
+#include "ofproto-dpif.h"
+#include "ofproto-dpif-trace.h"
+#include "ofproto-dpif-xlate.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/hmap.h"
+#include "openvswitch/json.h"
+#include "openvswitch/ofp-flow.h"
+#include "openvswitch/ofp-port.h"
+#include "openvswitch/vlog.h"
+#include "ovs-rcu.h"
+#include "packets.h"
+#include "simap.h"
+#include "timeval.h"
+#include "unixctl.h"
+#include "upcall-trace.h"
+#include "util.h"
+#include "uuid.h"
+
+VLOG_DEFINE_THIS_MODULE(upcall_trace);
+
+static struct uptrace_engine *engine;
+
+atomic_uint32_t upcall_trace_n_bindings = 0;
+
+/* The index the upcall path looks sessions up in.
+ *
+ * It is immutable once published: upcall_trace_set_bindings() builds a new
+ * one and swaps it in with RCU, so handler and PMD threads read it without
+ * any lock.  Each bridge has a classifier of its sessions' matches, so that
+ * deciding that an upcall matches no session costs a classifier lookup,
+ * which depends on the number of distinct filter shapes, not of sessions. */
+struct trace_rule {
+    struct cls_rule cr;                 /* Priority: unique per bridge. */
+    struct uptrace_session *session;    /* Holds a reference. */
+};
+
+struct bridge_index {
+    struct hmap_node node;              /* In 'trace_index.bridges'. */
+    struct uuid ofproto_uuid;
+    struct classifier cls;
+    struct trace_rule **rules;
+    size_t n_rules, allocated_rules;
+
+    /* Port names, for the rounds' in_port, read by capture threads. */
+    struct ofputil_port_map ports;
+};
+
+struct trace_index {
+    struct hmap bridges;                /* Of "struct bridge_index". */
+};
+
+static OVSRCU_TYPE(struct trace_index *) trace_index;
+
+/* One traced upcall, from upcall_trace_begin() to upcall_trace_finish(). */
+struct upcall_trace {
+    struct uptrace_capture *capture;
+    struct ovs_list nodes;              /* Translation trace, "oftrace_node"s. */
+    bool nodes_taken;                   /* 'nodes' already rendered, freed. */
+
+    const struct flow *upcall_flow;     /* As the datapath gave it. */
+    const struct dp_packet *packet;
+    struct flow initial_flow;           /* xin->flow before translation. */
+    struct flow_wildcards wc;           /* Megaflow mask after translation. */
+    bool have_wc;
+
+    const struct dpif_op *put_op;       /* Kernel datapath's flow "put". */
+    enum slow_path_reason slow;
+};
+
+static void upcall_trace_unixctl_register(void);
+static char *format_blob(enum uptrace_blob, const void *data, size_t size,
+                         const char *bridge, void *aux);
+
+static int64_t
+monotonic_ms(void *aux OVS_UNUSED)
+{
+    return time_msec();
+}
+
+static int64_t
+wall_ms(void *aux OVS_UNUSED)
+{
+    return time_wall_msec();
+}
+
+void
+upcall_trace_init(void)
+{
+    static struct ovsthread_once once = OVSTHREAD_ONCE_INITIALIZER;
+
+    if (ovsthread_once_start(&once)) {
+        struct uptrace_engine_options options = {
+            .formatter = format_blob,
+            .monotonic_ms = monotonic_ms,
+            .wall_ms = wall_ms,
+        };
+        engine = uptrace_engine_create(&options);
+        upcall_trace_unixctl_register();
+        ovsthread_once_done(&once);
+    }
+}
+
+struct uptrace_engine *
+upcall_trace_engine(void)
+{
+    upcall_trace_init();
+    return engine;
+}
+
+/* Formats a round's blobs at read time.  Ports are given as numbers, as
+ * ofproto/trace does by default, so that the flows agree with the
+ * translation text, which is made in capture threads where port names
+ * cannot be read safely. */
+static char *
+format_blob(enum uptrace_blob kind, const void *data, size_t size,
+            const char *bridge OVS_UNUSED, void *aux OVS_UNUSED)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+
+    switch (kind) {
+    case UPTRACE_BLOB_INITIAL_FLOW:
+    case UPTRACE_BLOB_FINAL_FLOW: {
+        struct flow flow;
+
+        if (size != sizeof flow) {
+            return NULL;
+        }
+        memcpy(&flow, data, sizeof flow);
+        flow_format(&s, &flow, NULL);
+        break;
+    }
+
+    case UPTRACE_BLOB_MEGAFLOW: {
+        struct match match;
+
+        if (size != sizeof match) {
+            return NULL;
+        }
+        memcpy(&match, data, sizeof match);
+        match_format(&match, NULL, &s, OFP_DEFAULT_PRIORITY);
+        break;
+    }
+
+    case UPTRACE_BLOB_ODP_ACTIONS: {
+        /* Netlink attributes must be 4-byte aligned. */
+        uint64_t stub[1024 / 8];
+        struct ofpbuf buf;
+
+        ofpbuf_use_stub(&buf, stub, sizeof stub);
+        ofpbuf_put(&buf, data, size);
+        format_odp_actions(&s, buf.data, buf.size, NULL);
+        ofpbuf_uninit(&buf);
+        break;
+    }
+
+    case UPTRACE_N_BLOBS:
+    default:
+        return NULL;
+    }
+    return ds_steal_cstr(&s);
+}
+
+/* Configuration. */
+
+enum upcall_trace_compile_result
+upcall_trace_compile(const char *bridge, const char *port, const char *filter,
+                     struct upcall_trace_binding *binding, char **msgp)
+{
+    struct ofputil_port_map map = OFPUTIL_PORT_MAP_INITIALIZER(&map);
+    enum upcall_trace_compile_result result = UPCALL_TRACE_COMPILED;
+    ofp_port_t ofp_port = OFPP_NONE;
+    struct ofproto_dpif *ofproto;
+
+    *msgp = NULL;
+    ofproto = ofproto_dpif_lookup_by_name(bridge);
+    if (!ofproto) {
+        *msgp = xasprintf("bridge \"%s\" does not exist", bridge);
+        return UPCALL_TRACE_NO_BRIDGE;
+    }
+
+    if (port && port[0]) {
+        struct ofproto_port ofproto_port;
+
+        if (ofproto_port_query_by_name(&ofproto->up, port, &ofproto_port)) {
+            *msgp = xasprintf("port \"%s\" does not exist on bridge \"%s\"",
+                              port, bridge);
+            return UPCALL_TRACE_NO_PORT;
+        }
+        ofp_port = ofproto_port.ofp_port;
+        ofproto_port_destroy(&ofproto_port);
+    }
+
+    ofproto_append_ports_to_map(&map, ofproto->up.ports);
+    if (filter && filter[0]) {
+        struct flow_wildcards wc;
+        struct flow flow;
+        char *error;
+
+        error = parse_ofp_exact_flow(&flow, &wc,
+                                     ofproto_get_tun_tab(&ofproto->up),
+                                     filter, &map);
+        if (error) {
+            *msgp = xasprintf("filter \"%s\": %s", filter, error);
+            free(error);
+            result = UPCALL_TRACE_BAD_FILTER;
+            goto out;
+        }
+        match_init(&binding->match, &flow, &wc);
+    } else {
+        match_init_catchall(&binding->match);
+    }
+
+    if (ofp_port != OFPP_NONE) {
+        const struct match *m = &binding->match;
+
+        if (m->wc.masks.in_port.ofp_port
+            && m->flow.in_port.ofp_port != ofp_port) {
+            *msgp = xasprintf("filter \"%s\" matches in_port %"PRIu32
+                              ", which is not port \"%s\" (%"PRIu32")",
+                              filter, ofp_to_u16(m->flow.in_port.ofp_port),
+                              port, ofp_to_u16(ofp_port));
+            result = UPCALL_TRACE_BAD_FILTER;
+            goto out;
+        }
+        match_set_in_port(&binding->match, ofp_port);
+    }
+    binding->ofproto_uuid = ofproto->uuid;
+
+out:
+    ofputil_port_map_destroy(&map);
+    return result;
+}
+
+const char *
+upcall_trace_datapath_name(const char *bridge)
+{
+    struct ofproto_dpif *ofproto = ofproto_dpif_lookup_by_name(bridge);
+
+    return ofproto ? dpif_name(ofproto->backer->dpif) : NULL;
+}
+
+static struct bridge_index *
+bridge_index_find(const struct trace_index *index, const struct uuid *uuid)
+{
+    struct bridge_index *bi;
+
+    HMAP_FOR_EACH_WITH_HASH (bi, node, uuid_hash(uuid), &index->bridges) {
+        if (uuid_equals(&bi->ofproto_uuid, uuid)) {
+            return bi;
+        }
+    }
+    return NULL;
+}
+
+static void
+trace_index_destroy(struct trace_index *index)
+{
+    struct bridge_index *bi;
+
+    if (!index) {
+        return;
+    }
+    HMAP_FOR_EACH_POP (bi, node, &index->bridges) {
+        for (size_t i = 0; i < bi->n_rules; i++) {
+            classifier_remove_assert(&bi->cls, &bi->rules[i]->cr);
+        }
+        classifier_destroy(&bi->cls);
+        for (size_t i = 0; i < bi->n_rules; i++) {
+            cls_rule_destroy(&bi->rules[i]->cr);
+            uptrace_session_unref(bi->rules[i]->session);
+            free(bi->rules[i]);
+        }
+        free(bi->rules);
+        ofputil_port_map_destroy(&bi->ports);
+        free(bi);
+    }
+    hmap_destroy(&index->bridges);
+    free(index);
+}
+
+void
+upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
+                          size_t n)
+{
+    struct trace_index *index = xmalloc(sizeof *index);
+    struct trace_index *old;
+
+    hmap_init(&index->bridges);
+    for (size_t i = 0; i < n; i++) {
+        const struct upcall_trace_binding *b = &bindings[i];
+        struct bridge_index *bi = bridge_index_find(index, &b->ofproto_uuid);
+
+        if (!bi) {
+            struct ofproto_dpif *ofproto;
+
+            bi = xzalloc(sizeof *bi);
+            bi->ofproto_uuid = b->ofproto_uuid;
+            classifier_init(&bi->cls, flow_segment_u64s);
+            ofputil_port_map_init(&bi->ports);
+            ofproto = ofproto_dpif_lookup_by_uuid(&b->ofproto_uuid);
+            if (ofproto) {
+                ofproto_append_ports_to_map(&bi->ports, ofproto->up.ports);
+            }
+            hmap_insert(&index->bridges, &bi->node,
+                        uuid_hash(&b->ofproto_uuid));
+        }
+
+        struct trace_rule *rule = xmalloc(sizeof *rule);
+        /* A unique priority per rule: the classifier refuses two rules with
+         * the same match and priority, and sessions may share a filter. */
+        cls_rule_init(&rule->cr, &b->match, (int) bi->n_rules + 1);
+        rule->session = uptrace_session_ref(b->session);
+        classifier_insert(&bi->cls, &rule->cr, OVS_VERSION_MIN, NULL, 0);
+        if (bi->n_rules >= bi->allocated_rules) {
+            bi->rules = x2nrealloc(bi->rules, &bi->allocated_rules,
+                                   sizeof *bi->rules);
+        }
+        bi->rules[bi->n_rules++] = rule;
+    }
+
+    old = ovsrcu_get_protected(struct trace_index *, &trace_index);
+    ovsrcu_set(&trace_index, index);
+    atomic_store_relaxed(&upcall_trace_n_bindings, n);
+    if (old) {
+        ovsrcu_postpone(trace_index_destroy, old);
+    }
+}
+
+void
+upcall_trace_get_memory_usage(struct simap *usage)
+{
+    struct uptrace_memory_usage mem;
+
+    if (!engine) {
+        return;
+    }
+    uptrace_engine_get_memory_usage(engine, &mem);
+    if (mem.n_sessions) {
+        simap_increase(usage, "upcall_trace_sessions", mem.n_sessions);
+        simap_increase(usage, "upcall_traces", mem.n_traces);
+        simap_increase(usage, "upcall_trace_rounds", mem.n_rounds);
+        simap_increase(usage, "upcall_trace_kbytes",
+                       DIV_ROUND_UP(mem.bytes, 1024));
+    }
+}
+
+/* Identifying a packet across recirculation.
+ *
+ * A recirculation id is shared by every packet whose translation froze the
+ * same state, so it does not identify a packet.  What does is what neither
+ * connection tracking nor NAT changes: the input port, the IP
+ * identification and length, the TCP sequence numbers and the L4 payload.
+ * The addresses and ports are compared too, unless the recirculated packet
+ * says it went through NAT. */
+
+static void
+fingerprint_tuple(const struct flow *flow, struct uptrace_fingerprint *fp)
+{
+    uint32_t h = hash_int(flow->nw_proto, 0);
+
+    if (flow->dl_type == htons(ETH_TYPE_IP)) {
+        h = hash_int((OVS_FORCE uint32_t) flow->nw_src, h);
+        h = hash_int((OVS_FORCE uint32_t) flow->nw_dst, h);
+    } else if (flow->dl_type == htons(ETH_TYPE_IPV6)) {
+        h = hash_bytes(&flow->ipv6_src, sizeof flow->ipv6_src, h);
+        h = hash_bytes(&flow->ipv6_dst, sizeof flow->ipv6_dst, h);
+    }
+    h = hash_int(((OVS_FORCE uint32_t) flow->tp_src << 16)
+                 | (OVS_FORCE uint32_t) flow->tp_dst, h);
+    fp->tuple = h;
+}
+
+static void
+fingerprint_packet(const struct flow *upcall_flow,
+                   const struct dp_packet *packet,
+                   struct uptrace_fingerprint *fp)
+{
+    const uint8_t *l4 = dp_packet_l4(packet);
+    uint32_t h = hash_int(odp_to_u32(upcall_flow->in_port.odp_port), 0);
+    size_t skip = 0;
+
+    if (upcall_flow->dl_type == htons(ETH_TYPE_IP)) {
+        const struct ip_header *ip = dp_packet_l3(packet);
+
+        if (ip && dp_packet_l3_size(packet) >= IP_HEADER_LEN) {
+            h = hash_int(((uint32_t) ntohs(ip->ip_id) << 16)
+                         | ntohs(ip->ip_tot_len), h);
+        }
+    } else if (upcall_flow->dl_type == htons(ETH_TYPE_IPV6)) {
+        const struct ovs_16aligned_ip6_hdr *ip6 = dp_packet_l3(packet);
+
+        if (ip6 && dp_packet_l3_size(packet) >= sizeof *ip6) {
+            h = hash_int(ntohs(ip6->ip6_plen), h);
+        }
+    }
+
+    if (l4) {
+        size_t l4_size = dp_packet_l4_size(packet);
+
+        switch (upcall_flow->nw_proto) {
+        case IPPROTO_TCP:
+            if (l4_size >= TCP_HEADER_LEN) {
+                const struct tcp_header *tcp = (const void *) l4;
+
+                /* Sequence and acknowledgement numbers. */
+                h = hash_bytes(l4 + 4, 8, h);
+                skip = TCP_OFFSET(tcp->tcp_ctl) * 4;
+            }
+            break;
+        case IPPROTO_UDP:
+        case IPPROTO_ICMP:
+        case IPPROTO_ICMPV6:
+            /* Ports, ICMP ids and checksums are rewritten by NAT. */
+            skip = 8;
+            break;
+        default:
+            break;
+        }
+        if (l4_size > skip) {
+            h = hash_bytes(l4 + skip, l4_size - skip, h);
+        }
+    } else if (dp_packet_l3(packet)) {
+        h = hash_bytes(dp_packet_l3(packet), dp_packet_l3_size(packet), h);
+    }
+    fp->invariant = h;
+}
+
+/* Collects the recirculation ids in datapath 'actions', also inside nested
+ * action lists. */
+static void
+collect_recirc_ids(const struct nlattr *actions, size_t actions_len,
+                   uint32_t ids[], size_t *n, size_t max)
+{
+    const struct nlattr *a;
+    size_t left;
+
+    NL_ATTR_FOR_EACH_UNSAFE (a, left, actions, actions_len) {
+        const struct nlattr *nested;
+        size_t nested_left;
+
+        switch (nl_attr_type(a)) {
+        case OVS_ACTION_ATTR_RECIRC:
+            if (*n < max) {
+                ids[(*n)++] = nl_attr_get_u32(a);
+            }
+            break;
+
+        case OVS_ACTION_ATTR_CLONE:
+            collect_recirc_ids(nl_attr_get(a), nl_attr_get_size(a),
+                               ids, n, max);
+            break;
+
+        case OVS_ACTION_ATTR_SAMPLE:
+        case OVS_ACTION_ATTR_CHECK_PKT_LEN:
+        case OVS_ACTION_ATTR_DEC_TTL:
+            /* Each holds its action lists as nested attributes. */
+            NL_NESTED_FOR_EACH_UNSAFE (nested, nested_left, a) {
+                uint16_t type = nl_attr_type(nested);
+
+                if ((nl_attr_type(a) == OVS_ACTION_ATTR_SAMPLE
+                     && type == OVS_SAMPLE_ATTR_ACTIONS)
+                    || (nl_attr_type(a) == OVS_ACTION_ATTR_CHECK_PKT_LEN
+                        && (type == OVS_CHECK_PKT_LEN_ATTR_ACTIONS_IF_GREATER
+                            || type
+                               == OVS_CHECK_PKT_LEN_ATTR_ACTIONS_IF_LESS_EQUAL))
+                    || (nl_attr_type(a) == OVS_ACTION_ATTR_DEC_TTL
+                        && type == OVS_DEC_TTL_ATTR_ACTION)) {
+                    collect_recirc_ids(nl_attr_get(nested),
+                                       nl_attr_get_size(nested), ids, n, max);
+                }
+            }
+            break;
+
+        default:
+            break;
+        }
+    }
+}
+
+/* The upcall path. */
+
+/* Returns the sessions of 'bi' whose match 'flow' satisfies, in '*sessionsp'
+ * (allocated only if there are more than 'n_stub'), and their number. */
+static size_t
+match_sessions(const struct bridge_index *bi, struct flow *flow,
+               struct uptrace_session **stub, size_t n_stub,
+               struct uptrace_session ***sessionsp)
+{
+    struct uptrace_session **sessions;
+    size_t n = 0;
+
+    *sessionsp = stub;
+    if (!classifier_lookup(&bi->cls, OVS_VERSION_MIN, flow, NULL, NULL)) {
+        return 0;
+    }
+
+    /* The classifier finds the best match only; sessions are rarely many on
+     * one bridge, so find all of them directly. */
+    sessions = (bi->n_rules <= n_stub ? stub
+                : xmalloc(bi->n_rules * sizeof *sessions));
+    for (size_t i = 0; i < bi->n_rules; i++) {
+        const struct trace_rule *rule = bi->rules[i];
+
+        if (minimatch_matches_flow(&rule->cr.match, flow)) {
+            sessions[n++] = rule->session;
+        }
+    }
+    *sessionsp = sessions;
+    return n;
+}
+
+struct upcall_trace *
+upcall_trace_begin(const struct ofproto_dpif *ofproto,
+                   const struct flow *flow, const struct dp_packet *packet,
+                   const char *upcall_type, unsigned pmd_id,
+                   struct xlate_in *xin)
+{
+    const struct trace_index *index
+        = ovsrcu_get(struct trace_index *, &trace_index);
+    const struct bridge_index *bi
+        = index ? bridge_index_find(index, &ofproto->uuid) : NULL;
+    struct uptrace_capture *capture = NULL;
+    ofp_port_t in_port = xin->flow.in_port.ofp_port;
+
+    struct uptrace_round_info info = {
+        .upcall_type = upcall_type,
+        .recirc_id = flow->recirc_id,
+        .in_port = ofp_to_u16(in_port),
+        .in_port_name = bi ? ofputil_port_map_get_name(&bi->ports, in_port)
+                           : NULL,
+        .datapath = dpif_name(ofproto->backer->dpif),
+        .pmd_id = pmd_id == PMD_ID_NULL ? UINT32_MAX : pmd_id,
+    };
+
+    if (!packet) {
+        return NULL;
+    }
+
+    /* A later round of a packet whose earlier round was traced continues
+     * that trace, whatever the filters say. */
+    if (flow->recirc_id && uptrace_engine_expects(engine, flow->recirc_id)) {
+        struct uptrace_fingerprint fp;
+
+        fingerprint_packet(flow, packet, &fp);
+        fingerprint_tuple(flow, &fp);
+        fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
+        capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
+                                           &info);
+    }
+
+    if (!capture && bi) {
+        struct uptrace_session *stub[16];
+        struct uptrace_session **sessions;
+        size_t n;
+
+        /* The filters use OpenFlow port numbers: 'xin->flow' has them. */
+        n = match_sessions(bi, &xin->flow, stub, ARRAY_SIZE(stub), &sessions);
+        if (n) {
+            capture = uptrace_capture_begin(engine, sessions, n, &info,
+                                            flow->recirc_id != 0);
+        }
+        if (sessions != stub) {
+            free(sessions);
+        }
+    }
+
+    if (!capture) {
+        return NULL;
+    }
+
+    struct upcall_trace *trace = xzalloc(sizeof *trace);
+    trace->capture = capture;
+    ovs_list_init(&trace->nodes);
+    trace->upcall_flow = flow;
+    trace->packet = packet;
+    trace->initial_flow = xin->flow;
+
+    xin->trace = &trace->nodes;
+    /* Port names are not safe to read outside the main thread: number them,
+     * as ofproto/trace does by default. */
+    xin->names = false;
+    return trace;
+}
+
+/* The path of a round, for upcall/trace/summary: the bridges, tables and
+ * rules the translation went through, one per line. */
+static void
+format_path(const struct ovs_list *nodes, struct ds *path)
+{
+    const struct oftrace_node *node;
+
+    LIST_FOR_EACH (node, node, nodes) {
+        switch (node->type) {
+        case OFT_BRIDGE:
+        case OFT_TABLE:
+        case OFT_THAW:
+        case OFT_BUCKET:
+            ds_put_format(path, "%s\n", node->text);
+            break;
+        case OFT_ACTION:
+        case OFT_DETAIL:
+        case OFT_WARN:
+        case OFT_ERROR:
+        default:
+            break;
+        }
+        format_path(&node->subs, path);
+    }
+}
+
+void
+upcall_trace_xlate_done(struct upcall_trace *trace,
+                        const struct xlate_in *xin,
+                        const struct xlate_out *xout, int xlate_error,
+                        const struct flow_wildcards *wc,
+                        const struct ofpbuf *odp_actions,
+                        const ovs_u128 *ufid)
+{
+    struct uptrace_capture *capture = trace->capture;
+    struct ds text = DS_EMPTY_INITIALIZER;
+
+    uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
+                             &trace->initial_flow, sizeof trace->initial_flow);
+    uptrace_capture_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
+                             &xin->flow, sizeof xin->flow);
+    uptrace_capture_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
+                             odp_actions->data, odp_actions->size);
+    if (wc) {
+        trace->wc = *wc;
+        trace->have_wc = true;
+    }
+
+    oftrace_node_print_details(&text, &trace->nodes, 0);
+    uptrace_capture_set_translation(capture, ds_cstr(&text));
+    ds_clear(&text);
+    format_path(&trace->nodes, &text);
+    uptrace_capture_set_path(capture, ds_cstr(&text));
+    ds_destroy(&text);
+    oftrace_node_list_destroy(&trace->nodes);
+    trace->nodes_taken = true;
+
+    if (xlate_error != XLATE_OK) {
+        uptrace_capture_set_xlate_error(capture, xlate_strerror(xlate_error));
+    }
+    if (ufid) {
+        uptrace_capture_set_ufid(capture, (const uint8_t *) ufid);
+    }
+    trace->slow = xout->slow;
+
+    /* The datapath may recirculate the packet before this round is stored,
+     * and another thread may handle that upcall: expect it now. */
+    uint32_t ids[8];
+    size_t n_ids = 0;
+    collect_recirc_ids(odp_actions->data, odp_actions->size,
+                       ids, &n_ids, ARRAY_SIZE(ids));
+    if (n_ids) {
+        struct uptrace_fingerprint fp;
+
+        fingerprint_packet(trace->upcall_flow, trace->packet, &fp);
+        fingerprint_tuple(&xin->flow, &fp);
+        fp.nat = false;
+        for (size_t i = 0; i < n_ids; i++) {
+            uptrace_capture_expect_recirc(capture, ids[i], &fp);
+        }
+    }
+}
+
+void
+upcall_trace_set_put_op(struct upcall_trace *trace, const struct dpif_op *op)
+{
+    trace->put_op = op;
+}
+
+void
+upcall_trace_finish(struct upcall_trace **tracep, bool installed,
+                    const char *reason, const struct flow_wildcards *wc)
+{
+    struct upcall_trace *trace = *tracep;
+    char *msg = NULL;
+
+    if (!trace) {
+        return;
+    }
+    *tracep = NULL;
+
+    if (installed && trace->put_op && trace->put_op->error) {
+        installed = false;
+        reason = msg = xasprintf("the datapath refused the flow (%s)",
+                                 ovs_strerror(trace->put_op->error));
+    }
+    if (installed && trace->slow) {
+        reason = msg = xasprintf("slow path: %s",
+                                 slow_path_reason_to_explanation(
+                                     (enum slow_path_reason)
+                                     (trace->slow & -trace->slow)));
+    }
+    uptrace_capture_set_install(trace->capture, installed, reason);
+
+    if (wc || trace->have_wc) {
+        struct match megaflow;
+
+        match_init(&megaflow, &trace->initial_flow, wc ? wc : &trace->wc);
+        uptrace_capture_set_blob(trace->capture, UPTRACE_BLOB_MEGAFLOW,
+                                 &megaflow, sizeof megaflow);
+    }
+
+    uptrace_capture_commit(trace->capture);
+    free(msg);
+    free(trace);
+}
+
+void
+upcall_trace_abort(struct upcall_trace *trace)
+{
+    if (trace) {
+        if (!trace->nodes_taken) {
+            oftrace_node_list_destroy(&trace->nodes);
+        }
+        uptrace_capture_abort(trace->capture);
+        free(trace);
+    }
+}
+
+/* unixctl commands. */
+
+static enum uptrace_format
+reply_format(struct unixctl_conn *conn)
+{
+    return (unixctl_command_get_output_format(conn) == UNIXCTL_OUTPUT_FMT_JSON
+            ? UPTRACE_FORMAT_JSON : UPTRACE_FORMAT_TEXT);
+}
+
+/* Replies to 'conn' with what an engine reading function returned. */
+static void
+reply(struct unixctl_conn *conn, int error, char *out, char *msg)
+{
+    if (error) {
+        unixctl_command_reply_error(conn, msg ? msg : ovs_strerror(error));
+    } else if (reply_format(conn) == UPTRACE_FORMAT_JSON) {
+        struct json *json = json_from_string(out ? out : "{}");
+
+        if (json->type == JSON_STRING) {
+            /* The engine's JSON did not parse: a bug, not the user's. */
+            VLOG_ERR("upcall trace JSON does not parse: %s",
+                     json_string(json));
+            unixctl_command_reply_error(conn, "internal error formatting "
+                                        "the reply as JSON");
+            json_destroy(json);
+        } else {
+            unixctl_command_reply_json(conn, json);
+        }
+    } else {
+        unixctl_command_reply(conn, out ? out : "");
+    }
+    free(out);
+    free(msg);
+}
+
+static void
+unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
+             const char *argv[] OVS_UNUSED, void *aux OVS_UNUSED)
+{
+    char *out = NULL, *msg = NULL;
+    int error = uptrace_engine_show(engine, reply_format(conn), &out, &msg);
+
+    reply(conn, error, out, msg);
+}
+
+static void
+unixctl_list(struct unixctl_conn *conn, int argc, const char *argv[],
+             void *aux OVS_UNUSED)
+{
+    char *out = NULL, *msg = NULL;
+    int error = uptrace_engine_list(engine, argc > 1 ? argv[1] : NULL,
+                                    reply_format(conn), &out, &msg);
+
+    reply(conn, error, out, msg);
+}
+
+static void
+unixctl_get(struct unixctl_conn *conn, int argc OVS_UNUSED,
+            const char *argv[], void *aux OVS_UNUSED)
+{
+    char *out = NULL, *msg = NULL;
+    unsigned long long int id;
+    char *tail;
+    int error;
+
+    errno = 0;
+    id = strtoull(argv[1], &tail, 0);
+    if (errno || *tail || !id || argv[1][0] == '-') {
+        unixctl_command_reply_error(conn, "trace id must be a positive "
+                                    "number such as 0x1f");
+        return;
+    }
+    error = uptrace_engine_get(engine, id, reply_format(conn), &out, &msg);
+    reply(conn, error, out, msg);
+}
+
+static void
+unixctl_summary(struct unixctl_conn *conn, int argc, const char *argv[],
+                void *aux OVS_UNUSED)
+{
+    char *out = NULL, *msg = NULL;
+    int error = uptrace_engine_summary(engine, argc > 1 ? argv[1] : NULL,
+                                       reply_format(conn), &out, &msg);
+
+    reply(conn, error, out, msg);
+}
+
+static void
+unixctl_clear(struct unixctl_conn *conn, int argc, const char *argv[],
+              void *aux OVS_UNUSED)
+{
+    char *msg = NULL;
+    int error = uptrace_engine_clear(engine, argc > 1 ? argv[1] : NULL, &msg);
+
+    reply(conn, error, NULL, msg);
+}
+
+static void
+upcall_trace_unixctl_register(void)
+{
+    unixctl_command_register("upcall/trace/show", "", 0, 0,
+                             unixctl_show, NULL);
+    unixctl_command_register("upcall/trace/list", "[SESSION]", 0, 1,
+                             unixctl_list, NULL);
+    unixctl_command_register("upcall/trace/get", "TRACE_ID", 1, 1,
+                             unixctl_get, NULL);
+    unixctl_command_register("upcall/trace/summary", "[SESSION]", 0, 1,
+                             unixctl_summary, NULL);
+    unixctl_command_register("upcall/trace/clear", "[SESSION]", 0, 1,
+                             unixctl_clear, NULL);
+}

@@ -1,0 +1,156 @@
+/*
+ * Copyright (c) 2026 The ovs-upcall-trace authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef OFPROTO_DPIF_UPCALL_TRACE_H
+#define OFPROTO_DPIF_UPCALL_TRACE_H 1
+
+/* Live upcall tracing: the C shim between Open vSwitch and the engine.
+ *
+ * The engine (upcall-trace.h) stores and renders traces and knows nothing of
+ * Open vSwitch's types.  This module does the Open vSwitch work:
+ *
+ *   - For the configuration layer (vswitchd/upcall-trace-config.c): it
+ *     compiles a session's bridge, port and filter into a match against the
+ *     bridge's ports, and publishes, with RCU, the index the upcall path
+ *     looks sessions up in (a classifier per bridge).
+ *
+ *   - For the upcall path (hooks in ofproto-dpif-upcall.c): it decides
+ *     whether an upcall is traced, turns translation tracing on for it,
+ *     collects what ofproto/trace would print, links recirculation rounds
+ *     to their trace and hands the round to the engine.
+ *
+ *   - For users: the "upcall/trace/..." unixctl commands.
+ *
+ * With no session, the upcall path pays one relaxed atomic load:
+ * upcall_trace_is_active(). */
+
+#include <stdbool.h>
+#include "openvswitch/types.h"
+#include "ovs-atomic.h"
+#include "flow.h"
+#include "openvswitch/match.h"
+#include "openvswitch/uuid.h"
+
+struct dp_packet;
+struct dpif_op;
+struct flow_wildcards;
+struct ofpbuf;
+struct ofproto;
+struct ofproto_dpif;
+struct simap;
+struct uptrace_engine;
+struct uptrace_session;
+struct xlate_in;
+struct xlate_out;
+
+/* Initializes the engine and registers the unixctl commands.  Idempotent. */
+void upcall_trace_init(void);
+
+/* The engine, for the configuration layer's session management. */
+struct uptrace_engine *upcall_trace_engine(void);
+
+/* Configuration. */
+
+/* Why a session cannot capture now. */
+enum upcall_trace_compile_result {
+    UPCALL_TRACE_COMPILED,      /* Ready. */
+    UPCALL_TRACE_NO_BRIDGE,     /* The bridge does not exist (yet). */
+    UPCALL_TRACE_NO_PORT,       /* The port is not on the bridge (yet). */
+    UPCALL_TRACE_BAD_FILTER     /* The filter is wrong: an error. */
+};
+
+/* One ready session, as the upcall path sees it. */
+struct upcall_trace_binding {
+    struct uptrace_session *session;    /* Not owned. */
+    struct uuid ofproto_uuid;           /* The bridge's ofproto-dpif. */
+    struct match match;                 /* Filter and port, combined. */
+};
+
+/* Compiles the session's 'bridge', 'port' (may be NULL) and 'filter' (may be
+ * NULL or empty) into 'binding' (whose 'session' member it does not touch).
+ * Returns UPCALL_TRACE_COMPILED or the reason it cannot, with a malloc()'d
+ * message in '*msgp' that the caller frees.  Main thread only. */
+enum upcall_trace_compile_result upcall_trace_compile(
+    const char *bridge, const char *port, const char *filter,
+    struct upcall_trace_binding *binding, char **msgp);
+
+/* The name of the datapath of 'bridge' ("ovs-netdev@ovs-netdev", ...), or
+ * NULL if there is no such bridge.  Main thread only. */
+const char *upcall_trace_datapath_name(const char *bridge);
+
+/* Replaces the index the upcall path looks sessions up in by one made of the
+ * 'n' 'bindings' (copied; each session gets a reference).  Upcalls being
+ * handled keep using the old index until they quiesce.  Main thread only. */
+void upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
+                               size_t n);
+
+/* Adds memory usage statistics for memory/show. */
+void upcall_trace_get_memory_usage(struct simap *usage);
+
+/* The upcall path (called from ofproto-dpif-upcall.c only). */
+
+/* Nonzero while some session may capture.  Maintained by
+ * upcall_trace_set_bindings(). */
+extern atomic_uint32_t upcall_trace_n_bindings;
+
+static inline bool
+upcall_trace_is_active(void)
+{
+    uint32_t n;
+
+    atomic_read_relaxed(&upcall_trace_n_bindings, &n);
+    return n != 0;
+}
+
+/* One traced upcall, from before translation until it is stored. */
+struct upcall_trace;
+
+/* Decides whether the upcall is traced: a recirculation of a traced packet,
+ * or a match of some session's filter.  If so, turns tracing on in 'xin'
+ * (initialized with xlate_in_init() and not yet translated) and returns the
+ * trace; otherwise returns NULL.  Call only if upcall_trace_is_active(). */
+struct upcall_trace *upcall_trace_begin(const struct ofproto_dpif *,
+                                        const struct flow *,
+                                        const struct dp_packet *,
+                                        const char *upcall_type,
+                                        unsigned pmd_id,
+                                        struct xlate_in *xin);
+
+/* Collects the result of translating the traced upcall: the node tree, the
+ * final flow, the megaflow, the datapath actions, the UFID, and registers
+ * the recirculations the datapath actions will cause. */
+void upcall_trace_xlate_done(struct upcall_trace *, const struct xlate_in *,
+                             const struct xlate_out *, int xlate_error,
+                             const struct flow_wildcards *,
+                             const struct ofpbuf *odp_actions,
+                             const ovs_u128 *ufid);
+
+/* For the kernel datapath's batched install: the "put" operation whose
+ * result says whether the datapath flow was installed. */
+void upcall_trace_set_put_op(struct upcall_trace *, const struct dpif_op *);
+
+/* Stores the round: 'installed' says whether a datapath flow was installed
+ * for it (for a recorded put operation, only if that operation succeeded),
+ * 'reason' why not.  'wc', if nonnull, is the final megaflow mask.  Sets
+ * '*tracep' to NULL. */
+void upcall_trace_finish(struct upcall_trace **tracep, bool installed,
+                         const char *reason,
+                         const struct flow_wildcards *wc);
+
+/* Frees a trace that was not finished.  NULL is allowed. */
+void upcall_trace_abort(struct upcall_trace *);
+
+#endif /* ofproto-dpif-upcall-trace.h */

@@ -1,0 +1,344 @@
+/*
+ * Copyright (c) 2026 The ovs-upcall-trace authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef OFPROTO_UPCALL_TRACE_H
+#define OFPROTO_UPCALL_TRACE_H 1
+
+/* Live upcall tracing engine: the C interface.
+ *
+ * The engine (ofproto/upcall-trace-engine.cc, C++17) stores what the upcall
+ * path captured: sessions, their traces, the rounds of each trace, the
+ * expectations that link a recirculated packet back to its trace, and every
+ * bound the configuration sets.  It knows nothing of Open vSwitch's internal
+ * types: the C shim (ofproto/ofproto-dpif-upcall-trace.c) turns flows,
+ * wildcards and datapath actions into opaque blobs here, and formats them back
+ * into text, in the main thread, through the formatter the engine was created
+ * with.
+ *
+ * This header is pure C (C99) and is also compiled as C by a unit test.
+ *
+ * Conventions, after LevelDB's c.h:
+ *
+ *   - Every object is an opaque handle, created by one function and released
+ *     by exactly one other.
+ *   - Functions that can fail return an 'int' (0 on success, an errno value
+ *     otherwise) and, if 'errp' is nonnull, store a malloc()'d human readable
+ *     message there that the caller must free().  On success '*errp' is set to
+ *     NULL.
+ *   - Strings returned to the caller are malloc()'d and freed with free().
+ *   - No C++ exception ever crosses this interface.
+ *
+ * Thread safety: every function may be called from any thread.  Capture
+ * functions are meant for handler and PMD threads and never block on the
+ * reading side; reading functions are meant for the main thread. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct uptrace_engine;          /* The whole store. */
+struct uptrace_session;         /* One tracing session (one Upcall_Trace row). */
+struct uptrace_capture;         /* One round (one upcall) being captured. */
+
+/* Output formats of the reading functions. */
+enum uptrace_format {
+    UPTRACE_FORMAT_TEXT,
+    UPTRACE_FORMAT_JSON
+};
+
+/* Binary fields of a round, formatted only when read. */
+enum uptrace_blob {
+    UPTRACE_BLOB_INITIAL_FLOW,  /* The upcall's flow. */
+    UPTRACE_BLOB_FINAL_FLOW,    /* The flow after translation. */
+    UPTRACE_BLOB_MEGAFLOW,      /* The flow and the wildcards it installed. */
+    UPTRACE_BLOB_ODP_ACTIONS,   /* Datapath actions (netlink attributes). */
+    UPTRACE_N_BLOBS
+};
+
+/* Turns a blob back into text.  Called in the thread that reads (the main
+ * thread), never in a capture thread.  'bridge' is the name of the bridge the
+ * round was captured on, so port numbers can be given names.  Returns a
+ * malloc()'d string, or NULL if the blob cannot be formatted. */
+typedef char *uptrace_blob_formatter(enum uptrace_blob, const void *data,
+                                     size_t size, const char *bridge,
+                                     void *aux);
+
+/* Clocks, in milliseconds.  'monotonic' drives retention, rate limits,
+ * durations and expectation lifetimes; 'wall' stamps rounds. */
+typedef int64_t uptrace_clock(void *aux);
+
+struct uptrace_engine_options {
+    uptrace_blob_formatter *formatter;  /* NULL: blobs shown in hex. */
+    void *formatter_aux;
+    uptrace_clock *monotonic_ms;        /* NULL: steady clock. */
+    uptrace_clock *wall_ms;             /* NULL: system clock. */
+    void *clock_aux;
+
+    /* How long a recirculation expectation waits for its packet.  0 means
+     * the default (1000 ms). */
+    int64_t expectation_ttl_ms;
+
+    /* Most expectations kept at once; the oldest go first.  0 means the
+     * default (4096). */
+    uint32_t max_expectations;
+};
+
+/* Creates an engine.  'options' may be NULL for the defaults.  Never fails
+ * except by running out of memory, which aborts as everywhere in OVS. */
+struct uptrace_engine *uptrace_engine_create(
+    const struct uptrace_engine_options *);
+
+/* Destroys 'engine', its sessions and all their traces.  Session handles
+ * still referenced (see uptrace_session_ref()) stay valid until unreferenced
+ * but are detached: they capture nothing. */
+void uptrace_engine_destroy(struct uptrace_engine *);
+
+/* Number of sessions that may capture (configured, enabled and not in an
+ * error or waiting state).  Cheap: one relaxed atomic load. */
+uint32_t uptrace_engine_n_capturing(const struct uptrace_engine *);
+
+/* Memory used by stored traces, in bytes, and counts, for memory/show. */
+struct uptrace_memory_usage {
+    uint64_t n_sessions;
+    uint64_t n_traces;
+    uint64_t n_rounds;
+    uint64_t n_expectations;
+    uint64_t bytes;
+};
+void uptrace_engine_get_memory_usage(const struct uptrace_engine *,
+                                     struct uptrace_memory_usage *);
+
+/* Sessions. */
+
+enum uptrace_mode {
+    UPTRACE_MODE_CIRCULAR,      /* When full, evict the oldest trace. */
+    UPTRACE_MODE_STOP           /* When full, stop capturing. */
+};
+
+#define UPTRACE_MAX_TRACES_MIN 1
+#define UPTRACE_MAX_TRACES_MAX 65536
+#define UPTRACE_MAX_TRACES_DEFAULT 64
+
+struct uptrace_session_config {
+    const char *name;           /* Unique among sessions.  Required. */
+    const char *bridge;         /* Bridge name.  Required. */
+    const char *port;           /* Port name, or NULL for any port. */
+    const char *filter;         /* OpenFlow match as written, or NULL/"". */
+    uint32_t max_traces;        /* UPTRACE_MAX_TRACES_MIN..._MAX. */
+    int64_t retention_ms;       /* Drop traces older than this; 0: never. */
+    enum uptrace_mode mode;
+    uint32_t max_rate;          /* New traces per second; 0: unlimited. */
+    uint64_t max_trace_size;    /* Bytes per trace; 0: unlimited. */
+    int64_t duration_ms;        /* Session expires after this; 0: never. */
+    bool enabled;
+};
+
+/* Initializes 'config' with the defaults of the Upcall_Trace table. */
+void uptrace_session_config_init(struct uptrace_session_config *);
+
+/* Creates a session in 'engine' from 'config' (copied).  Fails with EINVAL
+ * if the configuration is out of range, EEXIST if the name is taken.
+ * The new session starts in UPTRACE_STATE_WAITING until the caller, which
+ * knows whether the bridge and port exist, calls uptrace_session_set_ready().
+ * The handle belongs to the caller until uptrace_session_destroy(). */
+int uptrace_session_create(struct uptrace_engine *,
+                           const struct uptrace_session_config *,
+                           struct uptrace_session **sessionp, char **errp);
+
+/* Changes the configuration of 'session' in place.  Stored traces are kept:
+ * when 'max_traces' shrinks, the oldest are evicted (and counted); when the
+ * filter, bridge or port change, stored traces are kept too.  A duration
+ * restarts only if its value changes.  Fails as uptrace_session_create(). */
+int uptrace_session_reconfigure(struct uptrace_session *,
+                                const struct uptrace_session_config *,
+                                char **errp);
+
+/* Removes 'session' from its engine, drops its traces and releases the
+ * caller's handle.  Capture threads that still hold a reference (see
+ * uptrace_session_ref()) may keep using it safely; it no longer captures. */
+void uptrace_session_destroy(struct uptrace_session *);
+
+/* Reference counting for holders other than the creator, such as the
+ * RCU-published filter index of the shim. */
+struct uptrace_session *uptrace_session_ref(struct uptrace_session *);
+void uptrace_session_unref(struct uptrace_session *);
+
+/* Finds a session by name, or NULL.  The handle is not referenced. */
+struct uptrace_session *uptrace_engine_find_session(struct uptrace_engine *,
+                                                    const char *name);
+
+/* What the configuration layer knows and the engine does not: whether the
+ * session's bridge and port exist and its filter parses.
+ *
+ * 'ready' true: the session may capture (state active, or disabled, full or
+ * expired as the engine decides).  'ready' false with 'error' NULL: waiting
+ * for the bridge or port named in 'reason'.  'error' nonnull: the
+ * configuration is wrong; the message is shown in the status. */
+void uptrace_session_set_ready(struct uptrace_session *, bool ready,
+                               const char *waiting_reason,
+                               const char *error);
+
+enum uptrace_state {
+    UPTRACE_STATE_ACTIVE,       /* Capturing. */
+    UPTRACE_STATE_WAITING,      /* Bridge or port missing. */
+    UPTRACE_STATE_DISABLED,     /* enabled=false. */
+    UPTRACE_STATE_FULL,         /* mode=stop and max_traces reached. */
+    UPTRACE_STATE_EXPIRED,      /* 'duration' has passed. */
+    UPTRACE_STATE_ERROR         /* Invalid configuration. */
+};
+
+/* Returns "active", "waiting", ... */
+const char *uptrace_state_to_string(enum uptrace_state);
+
+struct uptrace_session_status {
+    enum uptrace_state state;
+    char *error;                /* malloc()'d, or NULL. */
+    uint64_t n_matched;         /* Upcalls that matched the filter. */
+    uint64_t n_traces;          /* Traces stored now. */
+    uint64_t n_traces_total;    /* Traces ever started. */
+    uint64_t n_evicted;         /* Dropped by max_traces. */
+    uint64_t n_expired;         /* Dropped by retention. */
+    uint64_t n_rate_limited;    /* Not captured because of max-rate. */
+    uint64_t n_truncated;       /* Traces cut by max-trace-size. */
+    uint64_t n_dropped_full;    /* Not captured because full, mode=stop. */
+    uint64_t last_trace_id;     /* 0 if none. */
+    int64_t last_trace_time;    /* Wall clock, ms; 0 if none. */
+    uint64_t bytes;             /* Memory held by the stored traces. */
+};
+
+/* Fills 'status'.  Also applies retention and duration expiry first, so the
+ * status is current.  Free with uptrace_session_status_uninit(). */
+void uptrace_session_get_status(struct uptrace_session *,
+                                struct uptrace_session_status *);
+void uptrace_session_status_uninit(struct uptrace_session_status *);
+
+/* Applies retention and duration to every session.  Called periodically from
+ * the main loop; returns true if any session's status changed. */
+bool uptrace_engine_run(struct uptrace_engine *);
+
+/* Capture.  A capture is one round of a trace: one upcall.  It is begun
+ * before translation, filled after it, and committed (stored) or aborted.
+ * The capture functions never take a lock that a reader holds while
+ * formatting. */
+
+struct uptrace_round_info {
+    const char *upcall_type;    /* "miss", "slow_path", ... */
+    uint32_t recirc_id;         /* The upcall's recirc_id. */
+    uint32_t in_port;           /* OpenFlow in_port number. */
+    const char *in_port_name;   /* Or NULL. */
+    const char *datapath;       /* "netdev@ovs-netdev", ... */
+    uint32_t pmd_id;            /* UINT32_MAX if none. */
+};
+
+/* Identifies a packet across recirculation without relying on the shared
+ * frozen state.  'invariant' hashes what neither conntrack nor NAT changes
+ * (IP identification, L4 payload, lengths, protocol, in_port); 'tuple'
+ * hashes the L3 and L4 addresses the datapath will present; 'nat' is true on
+ * the recirculated side when conntrack says the packet was translated, in
+ * which case 'tuple' is not compared. */
+struct uptrace_fingerprint {
+    uint64_t invariant;
+    uint64_t tuple;
+    bool nat;
+};
+
+/* Starts a new trace in each of the 'n' sessions that admits it (enabled, not
+ * full in stop mode, within its rate), counting a match in every one of
+ * them.  'partial' marks a trace that starts at a recirculation because its
+ * earlier rounds were handled by installed datapath flows.  Returns NULL if
+ * no session admits the upcall. */
+struct uptrace_capture *uptrace_capture_begin(
+    struct uptrace_engine *, struct uptrace_session *const sessions[],
+    size_t n, const struct uptrace_round_info *, bool partial);
+
+/* Returns true if some expectation waits for 'recirc_id', so the caller
+ * computes a fingerprint only when it can matter.  Lock-free. */
+bool uptrace_engine_expects(const struct uptrace_engine *, uint32_t recirc_id);
+
+/* Claims the expectation registered for a recirculation of a traced packet,
+ * if any, and starts a capture that continues its traces.  Returns NULL if no
+ * expectation matches (the caller may then try uptrace_capture_begin() with
+ * 'partial' true).  An expectation is claimed once. */
+struct uptrace_capture *uptrace_capture_continue(
+    struct uptrace_engine *, uint32_t recirc_id,
+    const struct uptrace_fingerprint *, const struct uptrace_round_info *);
+
+/* Fills the capture.  Each may be called at most once per field. */
+void uptrace_capture_set_blob(struct uptrace_capture *, enum uptrace_blob,
+                              const void *data, size_t size);
+/* The translation as ofproto/trace prints it (the node tree). */
+void uptrace_capture_set_translation(struct uptrace_capture *,
+                                     const char *text);
+/* What identifies the path for upcall/trace/summary: the tables and rules
+ * hit, one per line.  The datapath actions are added by the engine. */
+void uptrace_capture_set_path(struct uptrace_capture *, const char *path);
+/* The translation error, or NULL if translation succeeded. */
+void uptrace_capture_set_xlate_error(struct uptrace_capture *,
+                                     const char *error);
+void uptrace_capture_set_ufid(struct uptrace_capture *,
+                              const uint8_t ufid[16]);
+/* Whether the datapath flow was installed and, if not, why. */
+void uptrace_capture_set_install(struct uptrace_capture *, bool installed,
+                                 const char *reason);
+
+/* Registers that the packet of this capture will come back recirculated with
+ * 'recirc_id', so that uptrace_capture_continue() can link that round to the
+ * same traces.  Effective immediately, before commit, because the
+ * recirculated upcall may be handled by another thread first. */
+void uptrace_capture_expect_recirc(struct uptrace_capture *,
+                                   uint32_t recirc_id,
+                                   const struct uptrace_fingerprint *);
+
+/* Stores the round in its traces and frees 'capture'. */
+void uptrace_capture_commit(struct uptrace_capture *);
+
+/* Frees 'capture' without storing anything.  NULL is allowed. */
+void uptrace_capture_abort(struct uptrace_capture *);
+
+/* Reading.  Each returns 0 and a malloc()'d '*outp', or an errno value
+ * (ENOENT for an unknown session or trace id) and a message in '*errp'.
+ * JSON output is one JSON value, documented in
+ * Documentation/topics/upcall-tracing.rst. */
+
+/* Every session: configuration, state, counters, memory. */
+int uptrace_engine_show(struct uptrace_engine *, enum uptrace_format,
+                        char **outp, char **errp);
+
+/* One line (or object) per stored trace, of 'session' or of all if NULL. */
+int uptrace_engine_list(struct uptrace_engine *, const char *session,
+                        enum uptrace_format, char **outp, char **errp);
+
+/* Every round of trace 'id'. */
+int uptrace_engine_get(struct uptrace_engine *, uint64_t id,
+                       enum uptrace_format, char **outp, char **errp);
+
+/* Stored traces grouped by identical path, with counts. */
+int uptrace_engine_summary(struct uptrace_engine *, const char *session,
+                           enum uptrace_format, char **outp, char **errp);
+
+/* Drops the stored traces of 'session', or of all if NULL. */
+int uptrace_engine_clear(struct uptrace_engine *, const char *session,
+                         char **errp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ofproto/upcall-trace.h */
