@@ -18,6 +18,11 @@ ofproto_libofproto_la_SOURCES += \
 	ofproto/ofproto-dpif-upcall-trace.c \
 	ofproto/ofproto-dpif-upcall-trace.h
 
+# Documentation: the ovs-vswitchd(8) section (patches/0007 includes it) and
+# the topic document (listed in Documentation/topics/index.rst).
+MAN_FRAGMENTS += ofproto/upcall-trace-unixctl.man
+DOC_SOURCE += Documentation/topics/upcall-tracing.rst
+
 # The Upcall_Trace table: reconciliation into the engine and status.
 vswitchd_ovs_vswitchd_SOURCES += \
 	vswitchd/upcall-trace-config.c \
@@ -96,3 +101,26 @@ check-upcall-trace-autotest: all tests/ovstest tests/atlocal \
 # reuse objects built without it, nor leave its own behind.
 clean-upcall-trace-unit:
 	rm -f $(UPCALL_TRACE_UNIT_TESTS) */tests_upcall_trace_*.o
+
+# Benchmarks.
+#
+# The engine's micro-benchmarks (Google Benchmark, Debian libbenchmark-dev),
+# built only on request by "make tests/upcall-trace-engine-bench" and run by
+# "make bench" at the top (tests/bench/run-bench), never by "make check".
+# tests/bench/run-bench links the sources from our tests/bench/ into tests/
+# before building.  The engine is compiled into the program, as in the unit
+# tests; upcall-trace-bench-ovs.c holds the C side (flows, the shim's
+# formatter and a replica of its per-bridge classifier).
+UPCALL_TRACE_BENCHMARKS = tests/upcall-trace-engine-bench
+EXTRA_PROGRAMS += $(UPCALL_TRACE_BENCHMARKS)
+CLEANFILES += $(UPCALL_TRACE_BENCHMARKS)
+tests_upcall_trace_engine_bench_SOURCES = \
+	tests/upcall-trace-engine-bench.cc \
+	tests/upcall-trace-bench-ovs.c \
+	tests/upcall-trace-bench-ovs.h \
+	$(UPCALL_TRACE_ENGINE_SOURCES)
+tests_upcall_trace_engine_bench_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(srcdir)/ofproto -I$(srcdir)/tests
+tests_upcall_trace_engine_bench_CXXFLAGS = $(AM_CXXFLAGS) -O2
+tests_upcall_trace_engine_bench_LDADD = lib/libopenvswitch.la \
+	-lbenchmark -lpthread
