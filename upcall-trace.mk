@@ -124,3 +124,12 @@ tests_upcall_trace_engine_bench_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_upcall_trace_engine_bench_CXXFLAGS = $(AM_CXXFLAGS) -O2
 tests_upcall_trace_engine_bench_LDADD = lib/libopenvswitch.la \
 	-lbenchmark -lpthread
+
+# ---------------------------------------------------------------------------
+# ovs-upcall-trace(8): the command-line tool (a Python 3 script that uses the
+# Open vSwitch Python library) and its manual.  The manual is checked by
+# "manpage-check" with the others; the script by flake8 when it is present.
+bin_SCRIPTS += utilities/ovs-upcall-trace
+dist_man_MANS += utilities/ovs-upcall-trace.8
+EXTRA_DIST += utilities/ovs-upcall-trace
+FLAKE8_PYFILES += utilities/ovs-upcall-trace

@@ -39,6 +39,7 @@
 #include "ovs-rcu.h"
 #include "packets.h"
 #include "simap.h"
+#include "sset.h"
 #include "timeval.h"
 #include "unixctl.h"
 #include "upcall-trace.h"
@@ -191,6 +192,37 @@ format_blob(enum uptrace_blob kind, const void *data, size_t size,
 
 /* Configuration. */
 
+/* Returns the name of the bridge that has a port named 'port', or NULL. */
+static const char *
+port_owner(const char *port)
+{
+    struct sset types = SSET_INITIALIZER(&types);
+    const char *owner = NULL;
+    const char *type;
+
+    ofproto_enumerate_types(&types);
+    SSET_FOR_EACH (type, &types) {
+        struct sset names = SSET_INITIALIZER(&names);
+        const char *name;
+
+        ofproto_enumerate_names(type, &names);
+        SSET_FOR_EACH (name, &names) {
+            struct ofproto_dpif *ofproto = ofproto_dpif_lookup_by_name(name);
+            struct ofproto_port ofproto_port;
+
+            if (!owner && ofproto
+                && !ofproto_port_query_by_name(&ofproto->up, port,
+                                               &ofproto_port)) {
+                owner = ofproto->up.name;
+                ofproto_port_destroy(&ofproto_port);
+            }
+        }
+        sset_destroy(&names);
+    }
+    sset_destroy(&types);
+    return owner;
+}
+
 enum upcall_trace_compile_result
 upcall_trace_compile(const char *bridge, const char *port, const char *filter,
                      struct upcall_trace_binding *binding, char **msgp)
@@ -211,6 +243,13 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
         struct ofproto_port ofproto_port;
 
         if (ofproto_port_query_by_name(&ofproto->up, port, &ofproto_port)) {
+            const char *other = port_owner(port);
+
+            if (other) {
+                *msgp = xasprintf("port \"%s\" belongs to bridge \"%s\", "
+                                  "not \"%s\"", port, other, bridge);
+                return UPCALL_TRACE_WRONG_PORT;
+            }
             *msgp = xasprintf("port \"%s\" does not exist on bridge \"%s\"",
                               port, bridge);
             return UPCALL_TRACE_NO_PORT;
@@ -548,9 +587,30 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         = ovsrcu_get(struct trace_index *, &trace_index);
     const struct bridge_index *bi
         = index ? bridge_index_find(index, &ofproto->uuid) : NULL;
+    struct uptrace_session *stub[16];
+    struct uptrace_session **sessions = stub;
     struct uptrace_capture *capture = NULL;
-    ofp_port_t in_port = xin->flow.in_port.ofp_port;
+    size_t n_sessions = 0;
+    bool expected;
 
+    if (!packet) {
+        return NULL;
+    }
+
+    /* Decide first, cheaply: a later round of a traced packet, whatever
+     * the filters say, or a match of some session's filter.  The filters
+     * use OpenFlow port numbers: 'xin->flow' has them. */
+    expected = (flow->recirc_id
+                && uptrace_engine_expects(engine, flow->recirc_id));
+    if (!expected && bi) {
+        n_sessions = match_sessions(bi, &xin->flow, stub, ARRAY_SIZE(stub),
+                                    &sessions);
+    }
+    if (!expected && !n_sessions) {
+        return NULL;
+    }
+
+    ofp_port_t in_port = xin->flow.in_port.ofp_port;
     struct uptrace_round_info info = {
         .upcall_type = upcall_type,
         .recirc_id = flow->recirc_id,
@@ -561,13 +621,7 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         .pmd_id = pmd_id == PMD_ID_NULL ? UINT32_MAX : pmd_id,
     };
 
-    if (!packet) {
-        return NULL;
-    }
-
-    /* A later round of a packet whose earlier round was traced continues
-     * that trace, whatever the filters say. */
-    if (flow->recirc_id && uptrace_engine_expects(engine, flow->recirc_id)) {
+    if (expected) {
         struct uptrace_fingerprint fp;
 
         fingerprint_packet(flow, packet, &fp);
@@ -575,24 +629,19 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
         capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
                                            &info);
-    }
-
-    if (!capture && bi) {
-        struct uptrace_session *stub[16];
-        struct uptrace_session **sessions;
-        size_t n;
-
-        /* The filters use OpenFlow port numbers: 'xin->flow' has them. */
-        n = match_sessions(bi, &xin->flow, stub, ARRAY_SIZE(stub), &sessions);
-        if (n) {
-            capture = uptrace_capture_begin(engine, sessions, n, &info,
-                                            flow->recirc_id != 0);
-        }
-        if (sessions != stub) {
-            free(sessions);
+        if (!capture && bi) {
+            /* Expected, but not this packet: it may still match. */
+            n_sessions = match_sessions(bi, &xin->flow, stub,
+                                        ARRAY_SIZE(stub), &sessions);
         }
     }
-
+    if (!capture && n_sessions) {
+        capture = uptrace_capture_begin(engine, sessions, n_sessions, &info,
+                                        flow->recirc_id != 0);
+    }
+    if (sessions != stub) {
+        free(sessions);
+    }
     if (!capture) {
         return NULL;
     }

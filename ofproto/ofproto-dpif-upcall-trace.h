@@ -69,7 +69,8 @@ enum upcall_trace_compile_result {
     UPCALL_TRACE_COMPILED,      /* Ready. */
     UPCALL_TRACE_NO_BRIDGE,     /* The bridge does not exist (yet). */
     UPCALL_TRACE_NO_PORT,       /* The port is not on the bridge (yet). */
-    UPCALL_TRACE_BAD_FILTER     /* The filter is wrong: an error. */
+    UPCALL_TRACE_BAD_FILTER,    /* The filter is wrong: an error. */
+    UPCALL_TRACE_WRONG_PORT     /* The port is on another bridge: an error. */
 };
 
 /* One ready session, as the upcall path sees it. */

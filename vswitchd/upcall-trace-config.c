@@ -480,6 +480,7 @@ upcall_trace_config_reconfigure(struct ovsdb_idl *idl)
                 break;
 
             case UPCALL_TRACE_BAD_FILTER:
+            case UPCALL_TRACE_WRONG_PORT:
             default:
                 uptrace_session_set_ready(r->session, false, NULL, msg);
                 w->error = msg;

@@ -1,0 +1,292 @@
+# Copyright (c) 2026 The ovs-upcall-trace authors.
+# Licensed under the Apache License, Version 2.0.
+"""The system tier: real traffic, as root (helpers; fixtures in conftest.py).
+
+Two network namespaces, each with one end of a veth pair, whose other ends
+are ports p1 and p2 of a userspace-datapath bridge (datapath_type=netdev,
+userspace conntrack) in an ovsdb-server and ovs-vswitchd started from
+$OVS_BUILDDIR in a temporary directory by the pytest harness's OvsSandbox
+(tests/python/conftest.py), with the OpenFlow rules of the RFC cover
+letter.  Traffic stays between the two namespaces (172.31.250.0/24 on
+the veths only).  Every namespace, veth, tap and daemon made here is removed
+at the end of each test, whatever happens.
+
+Skipped, with the reason, when not root, when $OVS_BUILDDIR is not set, when
+a tool is missing, when namespaces or veths cannot be made, or when another
+userspace datapath already runs on this machine (its "ovs-netdev" tap would
+clash with ours).
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+SRCDIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOOL = os.path.join(SRCDIR, "utilities", "ovs-upcall-trace")
+
+NS1_IP = "172.31.250.1"
+NS2_IP = "172.31.250.2"
+
+# The rules of the RFC cover letter: conntrack in zone 1, commit on +new from
+# p1, allow +est both ways, drop the rest; ARP normal.
+FLOWS = """\
+priority=100,arp actions=NORMAL
+priority=10,ip,in_port=p1 actions=ct(table=1,zone=1)
+priority=10,ip,in_port=p2 actions=ct(table=1,zone=1)
+priority=0 actions=NORMAL
+priority=1 actions=drop
+table=1,priority=10,ct_state=+new+trk,ip,in_port=p1 \
+actions=ct(commit,zone=1),output:p2
+table=1,priority=10,ct_state=+est+trk,ip,in_port=p1 actions=output:p2
+table=1,priority=10,ct_state=+est+trk,ip,in_port=p2 actions=output:p1
+table=1,priority=1 actions=drop
+"""
+
+
+def harness():
+    """The pytest harness of tests/python (its conftest.py), as a module of
+    its own name: its OvsSandbox runs the daemons here too."""
+    global _harness
+    if _harness is None:
+        path = os.path.join(SRCDIR, "tests", "python", "conftest.py")
+        spec = importlib.util.spec_from_file_location(
+            "upcall_trace_harness", path)
+        _harness = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_harness)
+    return _harness
+
+
+_harness = None
+
+
+def wait_until(cond, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.1)
+
+
+def run(*args, check=True, env=None, timeout=60, input=None):
+    return subprocess.run(args, check=check, env=env, timeout=timeout,
+                          input=input, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+
+
+def _can(*args):
+    try:
+        return subprocess.run(args, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        return False
+
+
+def _link_exists(name):
+    return _can("ip", "link", "show", "dev", name)
+
+
+class Cleanup(object):
+    """Undo actions, run in reverse order; each failure is ignored."""
+
+    def __init__(self):
+        self.actions = []
+
+    def push(self, fn, *args):
+        self.actions.append((fn, args))
+
+    def run(self):
+        while self.actions:
+            fn, args = self.actions.pop()
+            try:
+                fn(*args)
+            except Exception:
+                pass
+
+
+class SystemOvs(object):
+    """ovsdb-server and ovs-vswitchd (userspace datapath) in a sandbox, a
+    bridge with p1 and p2, and the two namespaces."""
+
+    def __init__(self, builddir, cleanup):
+        self.builddir = builddir
+        self.cleanup = cleanup
+        self.tag = uuid.uuid4().hex[:4]
+        self.sandbox = tempfile.mkdtemp(prefix="upcall-trace-system.")
+        cleanup.push(shutil.rmtree, self.sandbox, True)
+        self.sb = harness().OvsSandbox(builddir, self.sandbox)
+        self.env = dict(self.sb.env)
+        self.env["OVS_PYTHONPATH"] = os.path.join(builddir, "python")
+        self.bridge = "utbr" + self.tag
+        self.ns1 = "utns%s1" % self.tag
+        self.ns2 = "utns%s2" % self.tag
+        # The host ends of the veths are the bridge's ports.
+        self.p1 = "ut%sp1" % self.tag
+        self.p2 = "ut%sp2" % self.tag
+        self.pids = {}
+
+    # Commands.
+    def cmd(self, *args, check=True, input=None, timeout=60):
+        r = run(*args, check=False, env=self.env, input=input,
+                timeout=timeout)
+        if check and r.returncode:
+            raise AssertionError("%s failed (%d): %s%s"
+                                 % (" ".join(args), r.returncode, r.stdout,
+                                    r.stderr))
+        return r
+
+    def vsctl(self, *args, **kw):
+        return self.cmd("ovs-vsctl", "--timeout=20", *args, **kw).stdout
+
+    def appctl(self, *args, **kw):
+        return self.cmd("ovs-appctl", *args, **kw).stdout
+
+    def appctl_json(self, *args):
+        return json.loads(self.appctl("-f", "json", *args))
+
+    def ofctl(self, *args, **kw):
+        return self.cmd("ovs-ofctl", *args, **kw).stdout
+
+    def tool(self, *args, check=True):
+        return self.cmd("/usr/bin/env", "python3", TOOL, *args, check=check)
+
+    def ns(self, ns, *args, check=True, timeout=60):
+        return self.cmd("ip", "netns", "exec", ns, *args, check=check,
+                        timeout=timeout)
+
+    # Daemons: the pytest harness's OvsSandbox (tests/python/conftest.py).
+    def start_daemons(self):
+        self.cleanup.push(self.sb.stop)
+        self.sb.start()
+        self.pids["ovs-vswitchd"] = self.sb.read_pid("ovs-vswitchd")
+
+    def start_vswitchd(self):
+        self.sb.start_vswitchd()
+        self.pids["ovs-vswitchd"] = self.sb.read_pid("ovs-vswitchd")
+
+    def stop_vswitchd(self, how="exit"):
+        """Stops ovs-vswitchd gracefully ("exit", without --cleanup, as
+        "ovs-ctl restart" does) or with SIGKILL ("kill"), and waits until it
+        is gone."""
+        if how == "kill":
+            self.sb.kill_vswitchd()
+            return
+        pid = self.sb.read_pid("ovs-vswitchd")
+        self.appctl("exit")
+        wait_until(lambda: not self.sb.alive(pid),
+                   what="ovs-vswitchd to exit")
+
+    # The topology.
+    def make_namespaces(self):
+        for ns in (self.ns1, self.ns2):
+            r = self.cmd("ip", "netns", "add", ns, check=False)
+            if r.returncode:
+                pytest.skip("cannot create a network namespace: %s"
+                            % r.stderr.strip())
+            self.cleanup.push(self.cmd, "ip", "netns", "del", ns)
+            self.ns(ns, "ip", "link", "set", "lo", "up")
+            # No IPv6 chatter (router solicitations, MLD) in the traces.
+            self.ns(ns, "sysctl", "-q", "-w",
+                    "net.ipv6.conf.all.disable_ipv6=1", check=False)
+            self.ns(ns, "sysctl", "-q", "-w",
+                    "net.ipv6.conf.default.disable_ipv6=1", check=False)
+        for port, ns, ip in ((self.p1, self.ns1, NS1_IP),
+                             (self.p2, self.ns2, NS2_IP)):
+            r = self.cmd("ip", "link", "add", port, "type", "veth", "peer",
+                         "name", "eth0", "netns", ns, check=False)
+            if r.returncode:
+                pytest.skip("cannot create a veth pair: %s"
+                            % r.stderr.strip())
+            self.cleanup.push(self.cmd, "ip", "link", "del", port)
+            self.cmd("sysctl", "-q", "-w",
+                     "net.ipv6.conf.%s.disable_ipv6=1" % port, check=False)
+            self.cmd("ip", "link", "set", port, "up")
+            # AF_PACKET, which the userspace datapath reads veths with, does
+            # not get along with TX offloads (see CONFIGURE_VETH_OFFLOADS in
+            # Open vSwitch's tests/system-userspace-macros.at).
+            self.ns(ns, "ethtool", "-K", "eth0", "tx", "off", check=False)
+            self.ns(ns, "ip", "addr", "add", ip + "/24", "dev", "eth0")
+            self.ns(ns, "ip", "link", "set", "eth0", "up")
+
+    def make_bridge(self):
+        self.vsctl("add-br", self.bridge, "--", "set", "bridge", self.bridge,
+                   "datapath_type=netdev", "fail-mode=secure",
+                   "--", "add-port", self.bridge, self.p1,
+                   "--", "set", "interface", self.p1, "ofport_request=1",
+                   "--", "add-port", self.bridge, self.p2,
+                   "--", "set", "interface", self.p2, "ofport_request=2")
+        self.add_flows()
+
+    def add_flows(self):
+        flows = FLOWS.replace("in_port=p1", "in_port=" + self.p1) \
+                     .replace("in_port=p2", "in_port=" + self.p2) \
+                     .replace("output:p1", "output:" + self.p1) \
+                     .replace("output:p2", "output:" + self.p2)
+        self.ofctl("add-flows", self.bridge, "-", input=flows)
+
+    def _remove_bridge(self):
+        self.vsctl("--if-exists", "del-br", self.bridge, check=False)
+
+    def _remove_taps(self):
+        # Taps that ovs-vswitchd made persistent and could not remove (after
+        # a SIGKILL, for example).  They did not exist before us.
+        for tap in (self.bridge, "ovs-netdev"):
+            if _link_exists(tap):
+                self.cmd("ip", "link", "del", tap, check=False)
+
+    def setup(self):
+        if _link_exists("ovs-netdev"):
+            pytest.skip("another userspace datapath runs on this machine "
+                        "(the ovs-netdev tap exists)")
+        if _link_exists(self.bridge):
+            pytest.skip("a link named %s exists" % self.bridge)
+        self.cleanup.push(self._remove_taps)
+        self.make_namespaces()
+        self.start_daemons()
+        self.cleanup.push(self._remove_bridge)
+        self.make_bridge()
+        return self
+
+    # Traffic and traces.
+    def ping(self, src_ns, dst_ip, count=2, check=True):
+        return self.ns(src_ns, "ping", "-q", "-c", str(count), "-i", "0.3",
+                       "-W", "2", dst_ip, check=check, timeout=30)
+
+    def traces(self, session=None):
+        return self.appctl_json("upcall/trace/list",
+                                *([session] if session else []))["traces"]
+
+    def trace(self, trace_id):
+        return self.appctl_json("upcall/trace/get", str(trace_id))
+
+    def full_traces(self, session=None):
+        return [self.trace(t["id"]) for t in self.traces(session)]
+
+    def session_state(self, name):
+        for s in self.appctl_json("upcall/trace/show")["sessions"]:
+            if s["name"] == name:
+                return s["state"]
+        return None
+
+    def odp_port(self, port):
+        """The datapath port number of 'port' (what datapath actions
+        print), from dpif/show's "NAME OFPORT/ODPPORT: (TYPE)" lines."""
+        for line in self.appctl("dpif/show").splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == port:
+                return int(words[1].rstrip(":").split("/")[1])
+        raise AssertionError("%s is not in dpif/show" % port)
+
+
+def missing_tools():
+    return [t for t in ("ip", "ping", "ethtool", "socat")
+            if shutil.which(t) is None]
