@@ -76,9 +76,22 @@ tests_upcall_trace_header_test_CFLAGS = $(AM_CFLAGS) -std=gnu99 \
 tests_upcall_trace_header_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_header_test_LDADD = lib/libopenvswitch.la
 
-check-upcall-trace-unit: $(UPCALL_TRACE_UNIT_TESTS)
+check-upcall-trace-unit: $(UPCALL_TRACE_UNIT_TESTS) check-upcall-trace-clang
 	@set -e; for t in $(UPCALL_TRACE_UNIT_TESTS); do \
 	    echo "== $$t"; ./$$t; \
+	done
+
+# GCC ignores the thread-safety annotations (OVS_GUARDED_BY, OVS_ACQUIRES,
+# ...) of the engine; clang checks them.
+UPCALL_TRACE_CLANGXX = clang++
+check-upcall-trace-clang:
+	@echo "== clang++ -Wthread-safety $(UPCALL_TRACE_ENGINE_SOURCES)"
+	@set -e; for f in $(UPCALL_TRACE_ENGINE_SOURCES); do \
+	    $(UPCALL_TRACE_CLANGXX) -fsyntax-only -std=c++17 -Wall -Wextra \
+	        -Werror -Wthread-safety -Wno-unused-parameter \
+	        -Wno-missing-field-initializers $(DEFS) $(DEFAULT_INCLUDES) \
+	        $(INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) -I$(srcdir)/ofproto \
+	        $(srcdir)/$$f; \
 	done
 
 # Autotest suite of our own, on top of Open vSwitch's macros: it includes
