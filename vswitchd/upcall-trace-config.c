@@ -349,6 +349,34 @@ collect_rows(struct ovsdb_idl *idl, struct ut_work **worksp)
     return n;
 }
 
+/* Reconfigures the session of 'w' in place, under the name 'name' (usually
+ * 'w->name').  Returns 0, EEXIST if another session has 'name', or another
+ * errno value after setting 'w''s error. */
+static int
+ut_work_reconfigure(struct ut_work *w, const char *name)
+{
+    struct uptrace_session_config config = w->config;
+    struct ut_row *row = w->row;
+    char *error;
+    int retval;
+
+    config.name = name;
+    retval = uptrace_session_reconfigure(row->session, &config, &error);
+    if (!retval) {
+        if (strcmp(row->session_name, name)) {
+            VLOG_INFO("Upcall_Trace %s: session renamed to %s",
+                      row->session_name, name);
+            free(row->session_name);
+            row->session_name = xstrdup(name);
+        }
+    } else if (retval == EEXIST) {
+        free(error);
+    } else {
+        w->error = error;
+    }
+    return retval;
+}
+
 static void
 ut_work_destroy(struct ut_work *w)
 {
@@ -398,36 +426,55 @@ upcall_trace_config_reconfigure(struct ovsdb_idl *idl)
     }
 
     /* Reconfigure the existing sessions in place, so that they keep their
-     * stored traces.  A session renamed to the former name of a session
-     * renamed later fails with EEXIST: it is created again below. */
-    for (size_t i = 0; i < n; i++) {
-        struct ut_work *w = &works[i];
-        char *error;
+     * stored traces.
+     *
+     * Renames can depend on each other: a session may take the name that
+     * another one gives up later in this loop (EEXIST until then), and
+     * sessions may even swap names.  Retry while that makes progress, then
+     * break each cycle left by moving one of its sessions aside, to a
+     * temporary name that no one sees, since this all happens within one
+     * iteration of the main loop.  The desired names are unique, so that
+     * terminates; if it did not, a session would be created again below,
+     * without its traces, rather than loop forever. */
+    enum { PENDING, DONE, MOVED } *states = xcalloc(MAX(n, 1),
+                                                     sizeof *states);
+    for (;;) {
+        struct ut_work *blocked = NULL;
+        bool progress = false;
 
-        if (!w->row->session || w->error) {
-            continue;
-        }
-        switch (uptrace_session_reconfigure(w->row->session, &w->config,
-                                            &error)) {
-        case 0:
-            if (strcmp(w->row->session_name, w->name)) {
-                VLOG_INFO("Upcall_Trace %s: session renamed to %s",
-                          w->row->session_name, w->name);
-                free(w->row->session_name);
-                w->row->session_name = xstrdup(w->name);
+        for (size_t i = 0; i < n; i++) {
+            struct ut_work *w = &works[i];
+
+            if (states[i] == DONE || !w->row->session || w->error) {
+                continue;
             }
+            if (ut_work_reconfigure(w, w->name) != EEXIST) {
+                states[i] = DONE;
+                progress = true;
+            } else if (!blocked) {
+                blocked = w;
+            }
+        }
+        if (!blocked) {
             break;
+        } else if (!progress) {
+            size_t i = blocked - works;
 
-        case EEXIST:
-            free(error);
-            ut_row_destroy_session(w->row);
-            break;
-
-        default:
-            w->error = error;
-            break;
+            if (states[i] == PENDING) {
+                char *aside = xasprintf("%s (renaming "UUID_FMT")",
+                                        blocked->row->session_name,
+                                        UUID_ARGS(&blocked->row->uuid));
+                if (ut_work_reconfigure(blocked, aside) == EEXIST) {
+                    ut_row_destroy_session(blocked->row);
+                }
+                free(aside);
+                states[i] = MOVED;
+            } else {
+                ut_row_destroy_session(blocked->row);
+            }
         }
     }
+    free(states);
 
     /* Create the missing sessions. */
     for (size_t i = 0; i < n; i++) {
