@@ -1,0 +1,720 @@
+#!/usr/bin/env python3
+# Copyright (c) 2026 The ovs-upcall-trace authors.
+# Licensed under the Apache License, Version 2.0.
+"""End-to-end benchmarks of live upcall tracing.
+
+Runs sandboxed ovsdb-server and ovs-vswitchd (dummy datapath, no root) from
+a stock Open vSwitch build and from ours, feeds them the same UDP packets of
+distinct flows, with megaflows disabled so that every packet is an upcall,
+and measures:
+
+  throughput  upcalls per second until all are handled, per case, the
+              median of --runs fresh daemons (cases interleaved);
+  callgrind   instructions per upcall inside upcall_cb() under
+              valgrind --tool=callgrind --toggle-collect=upcall_cb: counters
+              zeroed after a warm-up, two packet counts, the difference;
+  memory      VmRSS and the engine's accounting with 10,000 and 100,000
+              stored traces, and under sustained tracing at max_traces=64.
+
+Cases: stock; ours with no session; 1 non-matching session; 1000
+non-matching sessions; 1 session matching every upcall.
+
+The load generator connects to a dummy port's "pstream" unix socket and
+writes framed packets (2-byte length, Ethernet frame; lib/netdev-dummy.c),
+spread over several connections: ovs-vswitchd reads them in its main loop
+and the non-PMD dummy datapath upcalls them in the main thread.  Progress is
+read from "dpctl/show" (lookups missed/lost) through a persistent unixctl
+connection.
+
+Every process started is stopped on exit, on error and on SIGINT/SIGTERM.
+Results are written as JSON (--out) for bench-table.py.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SANDBOXES = []
+
+# The dummy datapath handles at most one packet per port per main loop
+# iteration (netdev-dummy's receive returns one packet), and netdev-dummy
+# reads a frame's length and its body in two iterations, and drops packets
+# beyond 100 queued.  So: N_PORTS input ports, each fed by two connections,
+# gives N_PORTS packets per iteration with no drop.
+N_PORTS = 16
+CONNS_PER_PORT = 2
+CONNECTIONS = N_PORTS * CONNS_PER_PORT
+SINK = 50                   # OpenFlow number of the output port.
+FLOW_LIMIT = 2000000
+CALLGRIND_TOGGLE = "upcall_cb"
+
+# The pipeline of the RFC that started the project (and of
+# utilities/upcall-trace-demo), from any input port to the sink: every
+# packet is upcalled twice, before and after conntrack.
+CT_FLOWS = """\
+priority=20,in_port=%(sink)d actions=drop
+priority=10,ip actions=ct(table=1,zone=1)
+priority=1 actions=drop
+table=1,priority=10,ct_state=+new+trk,ip actions=ct(commit,zone=1),output:%(sink)d
+table=1,priority=10,ct_state=+est+trk,ip actions=output:%(sink)d
+table=1,priority=1 actions=drop
+""" % {"sink": SINK}
+
+# One upcall per packet and no conntrack state that grows with the number
+# of flows: for the sustained memory run.
+PLAIN_FLOWS = """\
+priority=20,in_port=%(sink)d actions=drop
+priority=10,udp actions=output:%(sink)d
+priority=1 actions=drop
+""" % {"sink": SINK}
+
+CASES = [
+    # name, build, sessions
+    ("stock", "stock", []),
+    ("no session", "ours", []),
+    ("1 non-matching", "ours", ["nm"]),
+    ("1000 non-matching", "ours", ["nm"] * 1000),
+    ("1 matching all", "ours", ["all"]),
+]
+
+
+def log(msg):
+    print("bench-e2e: " + msg, file=sys.stderr, flush=True)
+
+
+# Packets.
+
+def ip_checksum(header):
+    s = sum(struct.unpack("!10H", header))
+    s = (s & 0xffff) + (s >> 16)
+    s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def frame(subnet, i, dport=53):
+    """UDP 10.<subnet>.x.y:sport -> 10.0.0.2:dport, distinct for
+    every 'i' < 3,276,800,000 within a subnet."""
+    src = (10 << 24) | (subnet << 16) | ((i // 50000) & 0xffff)
+    sport = 1024 + i % 50000
+    payload = struct.pack("!I", i) + bytes(14)
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xffff,
+                      0, 64, 17, 0, struct.pack("!I", src),
+                      bytes([10, 0, 0, 2]))
+    hdr = hdr[:10] + struct.pack("!H", ip_checksum(hdr)) + hdr[12:]
+    eth = bytes.fromhex("505400000002505400000001") + b"\x08\x00"
+    return eth + hdr + udp
+
+
+def frames(subnet, start, n, dport=53):
+    return [frame(subnet, i, dport) for i in range(start, start + n)]
+
+
+def chunks_for(frame_list, k=CONNECTIONS):
+    """Splits 'frame_list' into 'k' framed byte strings, one per
+    connection."""
+    return [b"".join(struct.pack("!H", len(f)) + f
+                     for f in frame_list[j::k]) for j in range(k)]
+
+
+# Processes.
+
+class Unixctl:
+    """A persistent JSON-RPC connection to a unixctl server."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.buf = b""
+        self.id = 0
+        self.decoder = json.JSONDecoder()
+
+    def call(self, method, *params):
+        self.id += 1
+        msg = {"method": method, "params": list(params), "id": self.id}
+        self.sock.sendall(json.dumps(msg).encode())
+        while True:
+            try:
+                text = self.buf.decode()
+                reply, end = self.decoder.raw_decode(text.lstrip())
+                self.buf = text.lstrip()[end:].encode()
+                if reply.get("id") != self.id:
+                    continue
+                if reply.get("error") is not None:
+                    raise RuntimeError("%s: %s" % (method, reply["error"]))
+                return reply["result"]
+            except (ValueError, UnicodeDecodeError):
+                data = self.sock.recv(65536)
+                if not data:
+                    raise RuntimeError("unixctl connection closed")
+                self.buf += data
+
+    def close(self):
+        self.sock.close()
+
+
+class Sandbox:
+    """ovsdb-server and ovs-vswitchd from 'builddir' in a temporary
+    directory."""
+
+    def __init__(self, builddir, root, name, valgrind=False):
+        self.builddir = builddir
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix=re.sub(r"\W", "_", name) + ".",
+                                    dir=root)
+        d = self.dir
+        self.env = dict(os.environ, OVS_RUNDIR=d, OVS_LOGDIR=d, OVS_DBDIR=d,
+                        OVS_SYSCONFDIR=d, OVS_PKGDATADIR=d)
+        self.env["PATH"] = ":".join(
+            [os.path.join(builddir, x)
+             for x in ("utilities", "vswitchd", "ovsdb")]
+            + [self.env.get("PATH", "")])
+        self.valgrind = valgrind
+        self.procs = []
+        self.vswitchd = None
+        self.ctl = None
+        SANDBOXES.append(self)
+
+    def tool(self, name, *args, stdin=None, check=True, timeout=600):
+        prog = {"ovs-vsctl": "utilities", "ovs-ofctl": "utilities",
+                "ovs-appctl": "utilities", "ovsdb-tool": "ovsdb"}[name]
+        cmd = [os.path.join(self.builddir, prog, name)] + list(args)
+        r = subprocess.run(cmd, env=self.env, input=stdin, text=True,
+                           capture_output=True, timeout=timeout)
+        if check and r.returncode:
+            raise RuntimeError("%s failed: %s" % (" ".join(cmd[:4]),
+                                                  r.stderr.strip()))
+        return r.stdout
+
+    def spawn(self, cmd, logname):
+        err = open(os.path.join(self.dir, logname), "w")
+        p = subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL,
+                             stdout=err, stderr=err, start_new_session=True,
+                             cwd=self.dir)
+        self.procs.append(p)
+        return p
+
+    def start(self):
+        d = self.dir
+        self.tool("ovsdb-tool", "create", os.path.join(d, "conf.db"),
+                  os.path.join(self.builddir, "vswitchd",
+                               "vswitch.ovsschema"))
+        self.spawn([os.path.join(self.builddir, "ovsdb", "ovsdb-server"),
+                    "--no-chdir", "--pidfile", "--log-file",
+                    "--remote=punix:" + os.path.join(d, "db.sock"),
+                    os.path.join(d, "conf.db")], "ovsdb-server.err")
+        wait_for(lambda: os.path.exists(os.path.join(d, "db.sock")), 30,
+                 "ovsdb-server")
+        self.tool("ovs-vsctl", "--no-wait", "init")
+        cmd = [os.path.join(self.builddir, "vswitchd", "ovs-vswitchd"),
+               "--enable-dummy", "--disable-system", "--no-chdir",
+               "--pidfile", "--log-file", "-vconsole:off"]
+        if self.valgrind:
+            cmd = ["valgrind", "--tool=callgrind",
+                   "--toggle-collect=" + CALLGRIND_TOGGLE,
+                   "--callgrind-out-file=" + os.path.join(d, "callgrind.out")
+                   ] + cmd
+        self.vswitchd = self.spawn(cmd, "ovs-vswitchd.err")
+        ctl = os.path.join(d, "ovs-vswitchd.%d.ctl" % self.vswitchd.pid)
+        wait_for(lambda: os.path.exists(ctl), 300 if self.valgrind else 30,
+                 "ovs-vswitchd")
+        self.ctl = Unixctl(ctl)
+
+    def setup_bridge(self, flows, max_idle=None):
+        args = ["--timeout=600", "add-br", "br0", "--", "set", "bridge",
+                "br0", "datapath-type=dummy", "fail-mode=secure",
+                "--", "add-port", "br0", "sink", "--", "set", "interface",
+                "sink", "type=dummy", "ofport_request=%d" % SINK]
+        for i in range(1, N_PORTS + 1):
+            args += ["--", "add-port", "br0", "p%d" % i, "--", "set",
+                     "interface", "p%d" % i, "type=dummy",
+                     "ofport_request=%d" % i,
+                     "options:pstream=punix:%s/p%d.sock" % (self.dir, i)]
+        # No datapath flow limit: a flow not installed makes a cheaper
+        # upcall, and the dynamic limit depends on revalidation timing.
+        args += ["--", "set", "Open_vSwitch", ".",
+                 "other_config:flow-limit=%d" % FLOW_LIMIT]
+        if max_idle:
+            args += ["--", "set", "Open_vSwitch", ".",
+                     "other_config:max-idle=%d" % max_idle]
+        self.tool("ovs-vsctl", *args)
+        self.tool("ovs-ofctl", "add-flows", "br0", "-", stdin=flows)
+        self.ctl.call("upcall/disable-megaflows")
+        self.ctl.call("upcall/set-flow-limit", str(FLOW_LIMIT))
+        wait_for(lambda: all(os.path.exists("%s/p%d.sock" % (self.dir, i))
+                             for i in range(1, N_PORTS + 1)), 60, "sockets")
+
+    def add_sessions(self, specs, timeout=600):
+        """'specs': (name, filter, max_traces or None, options dict)."""
+        if not specs:
+            return
+        args = ["--timeout=%d" % timeout]
+        for name, flt, max_traces, options in specs:
+            args += ["--", "create", "Upcall_Trace", "name=" + name,
+                     "bridge=br0", "filter=" + json.dumps(flt)]
+            if max_traces:
+                args.append("max_traces=%d" % max_traces)
+            for k, v in (options or {}).items():
+                args.append("options:%s=%s" % (k, v))
+        self.tool("ovs-vsctl", *args, timeout=timeout + 60)
+
+        def all_active():
+            show = json.loads(self.appctl_json("upcall/trace/show"))
+            states = [s["state"] for s in show["sessions"]]
+            for s in show["sessions"]:
+                if s["state"] == "error":
+                    raise SystemExit("session %s: %s" % (s["name"],
+                                                         s["error"]))
+            return (len(states) == len(specs)
+                    and all(s == "active" for s in states))
+        wait_for(all_active, timeout, "active sessions")
+
+    def appctl_json(self, *args):
+        return self.tool("ovs-appctl", "-f", "json", *args)
+
+    def pid(self):
+        return self.vswitchd.pid
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.pid()) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def main_thread_ns(self):
+        """Time the main thread (which handles the dummy datapath's
+        upcalls) has run on a CPU, and has waited for one, in ns."""
+        with open("/proc/%d/task/%d/schedstat" % (self.pid(), self.pid())) as f:
+            run, wait = f.read().split()[:2]
+        return int(run), int(wait)
+
+    def lookups(self):
+        out = self.ctl.call("dpctl/show")
+        m = re.search(r"lookups: hit:(\d+) missed:(\d+) lost:(\d+)", out)
+        if not m:
+            raise RuntimeError("dpctl/show: " + out)
+        return tuple(int(x) for x in m.groups())
+
+    def memory_show(self):
+        out = self.ctl.call("memory/show")
+        return {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", out)}
+
+    def connect_load(self):
+        conns = []
+        for _ in range(CONNS_PER_PORT):
+            for i in range(1, N_PORTS + 1):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect("%s/p%d.sock" % (self.dir, i))
+                conns.append(s)
+        self.conns = conns
+        time.sleep(0.5 if not self.valgrind else 5)
+
+    def send(self, chunks, n_upcalls, timeout=3600):
+        """Sends 'chunks' (one per connection) and waits until 'n_upcalls'
+        more upcalls were handled ("missed" or "lost", which counts the
+        upcalls whose flow was not installed too).  Returns (seconds,
+        upcalls, hits, lost, main thread CPU seconds, main thread seconds
+        waiting for a CPU)."""
+        hit0, missed0, lost0 = self.lookups()
+        run0, wait0 = self.main_thread_ns()
+        threads = [threading.Thread(target=c.sendall, args=(data,))
+                   for c, data in zip(self.conns, chunks)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        target = missed0 + lost0 + n_upcalls
+        deadline = t0 + timeout
+        last, last_change = missed0 + lost0, t0
+        while True:
+            hit, missed, lost = self.lookups()
+            now = time.monotonic()
+            done = missed + lost
+            if done >= target:
+                break
+            if done != last:
+                last, last_change = done, now
+            elif now - last_change > (120 if self.valgrind else 20):
+                raise RuntimeError(
+                    "%s: stalled at %d of %d upcalls (packets dropped?)"
+                    % (self.name, done - missed0 - lost0, n_upcalls))
+            if now > deadline:
+                raise RuntimeError("%s: timeout" % self.name)
+            remaining = target - done
+            time.sleep(0.001 if remaining < n_upcalls * 0.05 else 0.02)
+        elapsed = time.monotonic() - t0
+        run1, wait1 = self.main_thread_ns()
+        for t in threads:
+            t.join()
+        return (elapsed, done - missed0 - lost0, hit - hit0, lost - lost0,
+                (run1 - run0) / 1e9, (wait1 - wait0) / 1e9)
+
+    def stop(self):
+        if self.ctl:
+            try:
+                self.ctl.call("exit")
+            except Exception:
+                pass
+            self.ctl.close()
+            self.ctl = None
+        for c in getattr(self, "conns", []):
+            c.close()
+        self.conns = []
+        for p in reversed(self.procs):
+            if p.poll() is None and p is not self.vswitchd:
+                p.terminate()
+            try:
+                p.wait(timeout=120 if self.valgrind else 10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.procs = []
+        if self in SANDBOXES:
+            SANDBOXES.remove(self)
+
+    def cleanup(self, keep=False):
+        self.stop()
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def stop_all(*_):
+    for sb in list(SANDBOXES):
+        try:
+            sb.stop()
+        except Exception as e:
+            log("stopping %s: %s" % (sb.name, e))
+            for p in sb.procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+
+
+def on_signal(signum, _frame):
+    stop_all()
+    sys.exit(128 + signum)
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except (OSError, RuntimeError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def session_specs(kinds, **kw):
+    specs = []
+    for i, kind in enumerate(kinds):
+        if kind == "nm":
+            # Same shape as a typical filter, never our port 53.
+            specs.append(("nm%d" % i, "udp,udp_dst=%d" % (10000 + i),
+                          None, None))
+        else:
+            specs.append(("all%d" % i, "udp", None, None))
+    return specs
+
+
+def build_for(args, kind):
+    return args.stock if kind == "stock" else args.ours
+
+
+def start_case(args, case, valgrind=False, flows=CT_FLOWS):
+    name, kind, kinds = case
+    sb = Sandbox(build_for(args, kind), args.workdir, name, valgrind)
+    try:
+        sb.start()
+        sb.setup_bridge(flows)
+        sb.add_sessions(session_specs(kinds))
+        sb.connect_load()
+    except BaseException:
+        sb.cleanup(keep=True)
+        raise
+    return sb
+
+
+# Throughput.
+
+def throughput(args, results):
+    warm = chunks_for(frames(9, 0, args.warmup))
+    measured_frames = frames(3, 0, args.packets)
+    measured = chunks_for(measured_frames)
+    per = {c[0]: [] for c in CASES}
+    per_cpu = {c[0]: [] for c in CASES}
+    waits = {c[0]: [] for c in CASES}
+    for run in range(args.runs):
+        for case in CASES:
+            sb = start_case(args, case)
+            try:
+                sb.send(warm, 2 * args.warmup)
+                elapsed, upcalls, hits, lost, cpu, wait = sb.send(
+                    measured, 2 * args.packets)
+                if hits:
+                    raise RuntimeError("%s: %d datapath hits: not every "
+                                       "packet was an upcall" % (case[0],
+                                                                 hits))
+                rate = upcalls / elapsed
+                per[case[0]].append(rate)
+                per_cpu[case[0]].append(upcalls / cpu)
+                waits[case[0]].append(wait / elapsed)
+                if lost:
+                    log("%s: %d upcalls did not install a flow" % (case[0],
+                                                                  lost))
+                log("throughput run %d/%d %-18s %8.0f upcalls/s, %8.0f per "
+                    "CPU s (%d upcalls, %.2f s, waited for a CPU %.0f%%)"
+                    % (run + 1, args.runs, case[0], rate, upcalls / cpu,
+                       upcalls, elapsed, 100 * wait / elapsed))
+            finally:
+                sb.cleanup()
+    results["throughput"] = {
+        "packets": args.packets, "upcalls": 2 * args.packets,
+        "runs": args.runs,
+        "cases": {name: {"runs": rates, "median": statistics.median(rates),
+                         "cpu_runs": per_cpu[name],
+                         "cpu_median": statistics.median(per_cpu[name]),
+                         "cpu_wait": statistics.median(waits[name])}
+                  for name, rates in per.items()}}
+
+
+# Callgrind.
+
+def callgrind_total(sb, before):
+    """Total Ir of the newest dump not in 'before'."""
+    files = set(glob.glob(os.path.join(sb.dir, "callgrind.out*")))
+    new = sorted(files - before, key=os.path.getmtime)
+    if not new:
+        raise RuntimeError("no callgrind dump")
+    with open(new[-1]) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1]), new[-1]
+    raise RuntimeError("no totals in " + new[-1])
+
+
+def callgrind_control(sb, flag):
+    subprocess.run(["callgrind_control", flag, str(sb.pid())],
+                   capture_output=True, check=True, timeout=300)
+
+
+def callgrind(args, results):
+    a, b = args.cg_packets
+    warm = chunks_for(frames(9, 0, args.cg_warmup))
+    first = chunks_for(frames(4, 0, a))
+    second = chunks_for(frames(5, 0, b))
+    out = {}
+    for case in CASES:
+        sb = start_case(args, case, valgrind=True)
+        try:
+            sb.send(warm, 2 * args.cg_warmup)
+            points = []
+            for chunks, n in ((first, a), (second, b)):
+                callgrind_control(sb, "-z")
+                before = set(glob.glob(os.path.join(sb.dir,
+                                                    "callgrind.out*")))
+                upcalls = sb.send(chunks, 2 * n)[1]
+                callgrind_control(sb, "-d")
+                wait_for(lambda: callgrind_total(sb, before), 120,
+                         "callgrind dump")
+                total, path = callgrind_total(sb, before)
+                points.append((upcalls, total))
+                if case[0] in args.cg_profile:
+                    keep = os.path.join(args.workdir, "callgrind.%s.out"
+                                        % re.sub(r"\W", "_", case[0]))
+                    shutil.copy(path, keep)
+            (u1, i1), (u2, i2) = points
+            per_upcall = (i2 - i1) / (u2 - u1)
+            out[case[0]] = {"points": points, "per_upcall": per_upcall}
+            log("callgrind %-18s %8.0f instructions/upcall (%s)"
+                % (case[0], per_upcall, points))
+        finally:
+            sb.cleanup()
+    results["callgrind"] = {"packets": [a, b], "cases": out}
+
+
+# Memory.
+
+def memory_stored(args, n_traces, max_trace_size):
+    """RSS and engine accounting with 'n_traces' stored traces: two
+    sessions (a session holds at most 65536), each matching half of the
+    packets (UDP port 53 or 54), max_traces = n_traces / 2, so nothing is evicted.  The same
+    packets through a daemon with no session give the RSS growth that is
+    not the traces' (datapath flows, ukeys, conntrack)."""
+    half = n_traces // 2
+    pkts = [f for pair in zip(frames(1, 0, half, 53),
+                              frames(2, 0, half, 54))
+            for f in pair]
+    chunks = chunks_for(pkts)
+    warm = chunks_for(frames(9, 0, 2000, 99))   # Matches no session.
+    out = {}
+    for label, specs in (
+            ("baseline", []),
+            ("traced", [("m1", "udp,udp_dst=53", half,
+                         {"max-trace-size": max_trace_size}),
+                        ("m2", "udp,udp_dst=54", half,
+                         {"max-trace-size": max_trace_size})])):
+        sb = Sandbox(args.ours, args.workdir, "memory %d %s"
+                     % (n_traces, label))
+        try:
+            sb.start()
+            sb.setup_bridge(CT_FLOWS)
+            sb.add_sessions(specs)
+            sb.connect_load()
+            sb.send(warm, 4000)
+            rss0 = sb.rss_kb()
+            sb.send(chunks, 2 * len(pkts))
+            time.sleep(1)
+            rss1 = sb.rss_kb()
+            mem = sb.memory_show()
+            show = json.loads(sb.appctl_json("upcall/trace/show"))
+            out[label] = {
+                "rss_before_kb": rss0, "rss_after_kb": rss1,
+                "rss_growth_kb": rss1 - rss0, "memory_show": mem,
+                "n_traces": sum(s["counters"]["n_traces"]
+                                for s in show["sessions"]),
+                "n_evicted": sum(s["counters"]["n_evicted"]
+                                 for s in show["sessions"]),
+                "n_truncated": sum(s["counters"]["n_truncated"]
+                                   for s in show["sessions"]),
+                "engine_bytes": sum(s["bytes"] for s in show["sessions"])}
+            log("memory %d %s: RSS %d -> %d kB, %s" % (
+                n_traces, label, rss0, rss1,
+                {k: v for k, v in mem.items() if k.startswith("upcall")}))
+        finally:
+            sb.cleanup()
+    out["bound_bytes"] = 2 * half * max_trace_size
+    out["sessions"] = 2
+    out["max_traces"] = half
+    out["max_trace_size"] = max_trace_size
+    return out
+
+
+def memory_sustained(args, max_trace_size):
+    """RSS sampled every tenth of 'args.sustained' upcalls with one session
+    tracing every upcall at max_traces=64 (circular), and the same packets
+    through a daemon with no session.  One upcall per packet (no
+    conntrack), datapath flows idle out after 1 s, so that only tracing
+    could make memory grow."""
+    total = args.sustained
+    step = max(total // 10, 1)
+    out = {"upcalls": total, "max_traces": 64,
+           "max_trace_size": max_trace_size,
+           "bound_bytes": 64 * max_trace_size}
+    for label, specs in (
+            ("traced", [("sustained", "udp", 64,
+                         {"max-trace-size": max_trace_size})]),
+            ("baseline", [])):
+        sb = Sandbox(args.ours, args.workdir, "sustained " + label)
+        try:
+            sb.start()
+            sb.setup_bridge(PLAIN_FLOWS, max_idle=1000)
+            sb.add_sessions(specs)
+            sb.connect_load()
+            sb.send(chunks_for(frames(9, 0, 2000)), 2000)
+            samples = [(0, sb.rss_kb(), 0)]
+            t0 = time.monotonic()
+            for start in range(0, total, step):
+                n = min(step, total - start)
+                sb.send(chunks_for(frames(6, start, n)), n)
+                mem = sb.memory_show()
+                samples.append((start + n, sb.rss_kb(),
+                                mem.get("upcall_trace_kbytes", 0)))
+            elapsed = time.monotonic() - t0
+            show = (json.loads(sb.appctl_json("upcall/trace/show"))
+                    if specs else {"sessions": []})
+            out[label] = {
+                "samples": samples, "seconds": elapsed,
+                "n_traces_total": sum(s["counters"]["n_traces_total"]
+                                      for s in show["sessions"]),
+                "n_traces": sum(s["counters"]["n_traces"]
+                                for s in show["sessions"]),
+                "engine_bytes": sum(s["bytes"] for s in show["sessions"])}
+            log("sustained %s: %d upcalls in %.0f s, RSS samples %s"
+                % (label, total, elapsed, [s[1] for s in samples]))
+        finally:
+            sb.cleanup()
+    return out
+
+
+def memory(args, results):
+    out = {"stored": {}}
+    for n in args.mem_traces:
+        out["stored"][str(n)] = memory_stored(args, n, args.max_trace_size)
+    out["sustained"] = memory_sustained(args, args.max_trace_size)
+    results["memory"] = out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stock", required=True, help="stock OVS build tree")
+    p.add_argument("--ours", required=True, help="our OVS build tree")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--out", required=True, help="JSON results")
+    p.add_argument("--phases", default="throughput,callgrind,memory")
+    p.add_argument("--packets", type=int, default=60000,
+                   help="packets per throughput run (2 upcalls each)")
+    p.add_argument("--warmup", type=int, default=2000)
+    p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--cg-packets", default="200,1000",
+                   help="the two packet counts under callgrind")
+    p.add_argument("--cg-warmup", type=int, default=100)
+    p.add_argument("--cg-toggle", default=CALLGRIND_TOGGLE,
+                   help="function whose inclusive cost is counted, for "
+                   "profiling (the table's targets assume upcall_cb)")
+    p.add_argument("--cg-profile", default="1 matching all,no session",
+                   help="cases whose callgrind dump is kept")
+    p.add_argument("--cases", default=",".join(c[0] for c in CASES),
+                   help="throughput and callgrind cases (stock is needed "
+                   "for ratios)")
+    p.add_argument("--mem-traces", default="10000,100000")
+    p.add_argument("--max-trace-size", type=int, default=16384)
+    p.add_argument("--sustained", type=int, default=1000000,
+                   help="traced upcalls in the sustained memory run")
+    args = p.parse_args()
+    args.cg_packets = [int(x) for x in args.cg_packets.split(",")]
+    args.cg_profile = args.cg_profile.split(",")
+    args.mem_traces = [int(x) for x in args.mem_traces.split(",")]
+    globals()["CALLGRIND_TOGGLE"] = args.cg_toggle
+    wanted = args.cases.split(",")
+    CASES[:] = [c for c in CASES if c[0] in wanted]
+    args.stock = os.path.abspath(args.stock)
+    args.ours = os.path.abspath(args.ours)
+    os.makedirs(args.workdir, exist_ok=True)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    results = {"args": {k: v for k, v in vars(args).items()}}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            old = json.load(f)
+        results.update({k: v for k, v in old.items() if k != "args"})
+    try:
+        for phase in args.phases.split(","):
+            t0 = time.monotonic()
+            {"throughput": throughput, "callgrind": callgrind,
+             "memory": memory}[phase](args, results)
+            results.setdefault("seconds", {})[phase] = time.monotonic() - t0
+            with open(args.out, "w") as f:
+                json.dump(results, f, indent=1)
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    main()
