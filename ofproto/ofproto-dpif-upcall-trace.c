@@ -137,6 +137,14 @@ upcall_trace_engine(void)
     return engine;
 }
 
+/* The megaflow of a round, as stored: a flow and its wildcards.  Not a
+ * "struct match", whose tunnel metadata allocation would more than double
+ * the size of every stored round. */
+struct megaflow_blob {
+    struct flow flow;
+    struct flow_wildcards wc;
+};
+
 /* Formats a round's blobs at read time.  Ports are given as numbers, as
  * ofproto/trace does by default, so that the flows agree with the
  * translation text, which is made in capture threads where port names
@@ -161,12 +169,14 @@ format_blob(enum uptrace_blob kind, const void *data, size_t size,
     }
 
     case UPTRACE_BLOB_MEGAFLOW: {
+        struct megaflow_blob blob;
         struct match match;
 
-        if (size != sizeof match) {
+        if (size != sizeof blob) {
             return NULL;
         }
-        memcpy(&match, data, sizeof match);
+        memcpy(&blob, data, sizeof blob);
+        match_init(&match, &blob.flow, &blob.wc);
         match_format(&match, NULL, &s, OFP_DEFAULT_PRIORITY);
         break;
     }
@@ -547,6 +557,10 @@ collect_recirc_ids(const struct nlattr *actions, size_t actions_len,
 
 /* The upcall path. */
 
+/* Up to this many sessions on a bridge, comparing the flow with each of
+ * their matches is cheaper than a classifier lookup. */
+#define UPCALL_TRACE_LINEAR_MAX 4
+
 /* Returns the sessions of 'bi' whose match 'flow' satisfies, in '*sessionsp'
  * (allocated only if there are more than 'n_stub'), and their number. */
 static size_t
@@ -558,7 +572,8 @@ match_sessions(const struct bridge_index *bi, struct flow *flow,
     size_t n = 0;
 
     *sessionsp = stub;
-    if (!classifier_lookup(&bi->cls, OVS_VERSION_MIN, flow, NULL, NULL)) {
+    if (bi->n_rules > UPCALL_TRACE_LINEAR_MAX
+        && !classifier_lookup(&bi->cls, OVS_VERSION_MIN, flow, NULL, NULL)) {
         return 0;
     }
 
@@ -775,9 +790,11 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
     uptrace_capture_set_install(trace->capture, installed, reason);
 
     if (wc || trace->have_wc) {
-        struct match megaflow;
+        struct megaflow_blob megaflow = {
+            .flow = trace->initial_flow,
+            .wc = wc ? *wc : trace->wc,
+        };
 
-        match_init(&megaflow, &trace->initial_flow, wc ? wc : &trace->wc);
         uptrace_capture_set_blob(trace->capture, UPTRACE_BLOB_MEGAFLOW,
                                  &megaflow, sizeof megaflow);
     }

@@ -455,6 +455,32 @@ struct PathGroup {
                                                                * actions. */
 };
 
+} /* anonymous namespace */
+
+std::string
+without_recirc_ids(const std::string &actions)
+{
+    static const std::string recirc = "recirc(";
+    std::string s;
+    size_t pos = 0;
+
+    for (;;) {
+        size_t found = actions.find(recirc, pos);
+        if (found == std::string::npos) {
+            return s + actions.substr(pos);
+        }
+        size_t id = found + recirc.size();
+        size_t end = actions.find(')', id);
+        if (end == std::string::npos) {
+            return s + actions.substr(pos);
+        }
+        s += actions.substr(pos, id - pos) + "*";
+        pos = end;
+    }
+}
+
+namespace {
+
 std::vector<PathGroup>
 group_paths(const std::vector<TraceView> &traces,
             const BlobFormatter &formatter)
@@ -469,7 +495,7 @@ group_paths(const std::vector<TraceView> &traces,
             /* Null bytes cannot occur in either part: unambiguous. */
             key += round->path;
             key += '\0';
-            key += f.actions;
+            key += without_recirc_ids(f.actions);
             key += '\0';
             drop = f.drop;
             rounds.emplace_back(round->path, f.actions);

@@ -135,6 +135,12 @@ std::string string_printf(const char *format, ...) OVS_PRINTF_FORMAT(1, 2);
 /* Exposed for tests. */
 std::string json_escape(const std::string &);
 std::string format_ufid(const std::array<uint8_t, 16> &);
+
+/* Returns datapath 'actions' with every recirculation id replaced by "*",
+ * so that paths that differ only by the frozen state they allocated, such
+ * as the same pipeline before and after the datapath flows were purged,
+ * are one path in upcall/trace/summary. */
+std::string without_recirc_ids(const std::string &actions);
 std::string format_time_iso8601(int64_t wall_ms);
 
 } /* namespace uptrace */

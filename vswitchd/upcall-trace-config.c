@@ -89,6 +89,10 @@ static long long int next_status_ms = LLONG_MIN;
 static bool status_now;
 static bool status_ran;
 
+/* The last status transaction failed: write every row at the next check,
+ * even if the engine reports no change. */
+static bool status_retry;
+
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
 
 /* What one reconfiguration computes for one row. */
@@ -656,6 +660,7 @@ status_txn_commit(void)
         HMAP_FOR_EACH (row, hmap_node, &ut_rows) {
             smap_clear(&row->written);
         }
+        status_retry = true;
     }
 }
 
@@ -663,7 +668,6 @@ void
 upcall_trace_config_run(struct ovsdb_idl *idl)
 {
     status_ran = true;
-    uptrace_engine_run(upcall_trace_engine());
 
     if (status_txn) {
         status_txn_commit();
@@ -672,10 +676,18 @@ upcall_trace_config_run(struct ovsdb_idl *idl)
         }
     }
 
+    /* Retention, durations and the status column have a granularity of a
+     * second: check them once a second, not on every main loop iteration,
+     * whose rate follows the traffic, and format the status of the rows
+     * only if the engine says something changed. */
     long long int now = time_msec();
-    if (!hmap_is_empty(&ut_rows) && (status_now || now >= next_status_ms)) {
-        status_now = false;
-        next_status_ms = now + STATUS_INTERVAL_MS;
+    if (hmap_is_empty(&ut_rows) || (!status_now && now < next_status_ms)) {
+        return;
+    }
+    next_status_ms = now + STATUS_INTERVAL_MS;
+    if (uptrace_engine_run(upcall_trace_engine())
+        || status_now || status_retry) {
+        status_now = status_retry = false;
         status_txn_start(idl);
         if (status_txn) {
             status_txn_commit();

@@ -880,6 +880,28 @@ TEST_F(UpcallTraceRenderTest, SummaryGroupsByPathMostFrequentFirst)
     EXPECT_EQ("drop", paths[1]["rounds"][1]["datapath_actions"].string);
 }
 
+TEST_F(UpcallTraceRenderTest, SummaryIgnoresRecircIds)
+{
+    /* The same pipeline before and after its datapath flows were purged
+     * allocates another recirculation id: still one path. */
+    uptrace_session *s = create_session("web");
+    std::vector<RoundSpec> again = two_rounds();
+    again[0].actions = "ct(zone=1),recirc(0x9)";
+    again[1].recirc_id = 9;
+    store_trace(s, two_rounds());
+    uint64_t newest = store_trace(s, again);
+
+    JsonValue json = parse_json(summary(UPTRACE_FORMAT_JSON));
+    const JsonValue &paths = json["paths"];
+    ASSERT_EQ(1u, paths.array.size());
+    EXPECT_EQ(2, paths[0]["count"].number);
+    /* Shown as the first trace of the path has them. */
+    EXPECT_EQ("ct(zone=1),recirc(0x5)",
+              paths[0]["rounds"][0]["datapath_actions"].string);
+    EXPECT_NE(std::string::npos,
+              summary().find("Path 1: 2 traces, e.g. " + hex_id(newest)));
+}
+
 TEST_F(UpcallTraceRenderTest, ShowText)
 {
     EXPECT_EQ("No upcall trace sessions.\n", show());
@@ -1115,6 +1137,16 @@ TEST(UpcallTraceRenderHelpersTest, JsonEscape)
               uptrace::json_escape("\xf4\x90\x80\x80"));   /* > U+10FFFF. */
     EXPECT_EQ(std::string("\\u0000", 6),
               uptrace::json_escape(std::string(1, '\0')));
+}
+
+TEST(UpcallTraceRenderHelpersTest, WithoutRecircIds)
+{
+    EXPECT_EQ("ct(zone=1),recirc(*)",
+              uptrace::without_recirc_ids("ct(zone=1),recirc(0x1f)"));
+    EXPECT_EQ("clone(recirc(*)),recirc(*),2",
+              uptrace::without_recirc_ids("clone(recirc(0x2)),recirc(0x3),2"));
+    EXPECT_EQ("2,3", uptrace::without_recirc_ids("2,3"));
+    EXPECT_EQ("recirc(0x1", uptrace::without_recirc_ids("recirc(0x1"));
 }
 
 TEST(UpcallTraceRenderHelpersTest, FormatTime)
