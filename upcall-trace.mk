@@ -9,12 +9,17 @@ AM_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -fno-strict-aliasing
 
 # The engine, behind its pure C header, and the C shim that connects it to
-# the upcall path.
+# the upcall path.  The shim's filter index and blob formatter are modules of
+# their own, which need only lib/, so that the benchmarks can use them.
 ofproto_libofproto_la_SOURCES += \
 	ofproto/upcall-trace.h \
 	ofproto/upcall-trace-engine.cc \
 	ofproto/upcall-trace-engine.hh \
 	ofproto/upcall-trace-engine-render.cc \
+	ofproto/upcall-trace-blob.c \
+	ofproto/upcall-trace-blob.h \
+	ofproto/upcall-trace-index.c \
+	ofproto/upcall-trace-index.h \
 	ofproto/ofproto-dpif-upcall-trace.c \
 	ofproto/ofproto-dpif-upcall-trace.h
 
@@ -34,10 +39,12 @@ vswitchd_ovs_vswitchd_SOURCES += \
 nodist_EXTRA_vswitchd_ovs_vswitchd_SOURCES = dummy.cxx
 nodist_EXTRA_utilities_ovs_ofctl_SOURCES = dummy.cxx
 
-# Unit tests (GoogleTest), built and run by "make check-upcall-trace-unit":
-# one test program per engine source file, and a C program that proves
-# ofproto/upcall-trace.h is C.  The engine is compiled again into each test
-# so that the sanitizer build (UPCALL_TRACE_SANITIZE) can instrument it.
+# Unit tests, built and run by "make check-upcall-trace-unit": one GoogleTest
+# program per engine source file, a C program that proves
+# ofproto/upcall-trace.h is C, and one C program per module of the shim that
+# needs only lib/ (the filter index, the blob formatter).  The code under
+# test is compiled again into each test so that the sanitizer build
+# (UPCALL_TRACE_SANITIZE) can instrument it.
 UPCALL_TRACE_ENGINE_SOURCES = \
 	ofproto/upcall-trace-engine.cc \
 	ofproto/upcall-trace-engine-render.cc
@@ -45,7 +52,9 @@ UPCALL_TRACE_GTEST_LIBS = -lgmock -lgtest -lgtest_main -lpthread
 UPCALL_TRACE_UNIT_TESTS = \
 	tests/upcall-trace-engine-test \
 	tests/upcall-trace-engine-render-test \
-	tests/upcall-trace-header-test
+	tests/upcall-trace-header-test \
+	tests/upcall-trace-index-test \
+	tests/upcall-trace-blob-test
 EXTRA_PROGRAMS += $(UPCALL_TRACE_UNIT_TESTS)
 CLEANFILES += $(UPCALL_TRACE_UNIT_TESTS)
 UPCALL_TRACE_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/ofproto
@@ -75,6 +84,25 @@ tests_upcall_trace_header_test_CFLAGS = $(AM_CFLAGS) -std=gnu99 \
 	$(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_header_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_header_test_LDADD = lib/libopenvswitch.la
+
+# The index test stands in for the engine's session reference counting.
+tests_upcall_trace_index_test_SOURCES = \
+	tests/upcall-trace-index-test.c \
+	ofproto/upcall-trace-index.c \
+	ofproto/upcall-trace-index.h
+tests_upcall_trace_index_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_index_test_CFLAGS = $(AM_CFLAGS) $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_index_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_index_test_LDADD = lib/libopenvswitch.la
+
+tests_upcall_trace_blob_test_SOURCES = \
+	tests/upcall-trace-blob-test.c \
+	ofproto/upcall-trace-blob.c \
+	ofproto/upcall-trace-blob.h
+tests_upcall_trace_blob_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_blob_test_CFLAGS = $(AM_CFLAGS) $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_blob_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_blob_test_LDADD = lib/libopenvswitch.la
 
 check-upcall-trace-unit: $(UPCALL_TRACE_UNIT_TESTS) check-upcall-trace-clang
 	@set -e; for t in $(UPCALL_TRACE_UNIT_TESTS); do \
@@ -122,8 +150,9 @@ clean-upcall-trace-unit:
 # "make bench" at the top (tests/bench/run-bench), never by "make check".
 # tests/bench/run-bench links the sources from our tests/bench/ into tests/
 # before building.  The engine is compiled into the program, as in the unit
-# tests; upcall-trace-bench-ovs.c holds the C side (flows, the shim's
-# formatter and a replica of its per-bridge classifier).
+# tests, and so are the shim's filter index and blob formatter, which are
+# what the benchmarks measure; upcall-trace-bench-ovs.c holds the rest of the
+# C side (flows, datapath actions, filters).
 UPCALL_TRACE_BENCHMARKS = tests/upcall-trace-engine-bench
 EXTRA_PROGRAMS += $(UPCALL_TRACE_BENCHMARKS)
 CLEANFILES += $(UPCALL_TRACE_BENCHMARKS)
@@ -131,6 +160,10 @@ tests_upcall_trace_engine_bench_SOURCES = \
 	tests/upcall-trace-engine-bench.cc \
 	tests/upcall-trace-bench-ovs.c \
 	tests/upcall-trace-bench-ovs.h \
+	ofproto/upcall-trace-blob.c \
+	ofproto/upcall-trace-blob.h \
+	ofproto/upcall-trace-index.c \
+	ofproto/upcall-trace-index.h \
 	$(UPCALL_TRACE_ENGINE_SOURCES)
 tests_upcall_trace_engine_bench_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(srcdir)/ofproto -I$(srcdir)/tests

@@ -20,7 +20,6 @@
 
 #include <errno.h>
 
-#include "classifier.h"
 #include "dp-packet.h"
 #include "dpif.h"
 #include "flow.h"
@@ -31,7 +30,6 @@
 #include "ofproto-dpif-trace.h"
 #include "ofproto-dpif-xlate.h"
 #include "openvswitch/dynamic-string.h"
-#include "openvswitch/hmap.h"
 #include "openvswitch/json.h"
 #include "openvswitch/ofp-flow.h"
 #include "openvswitch/ofp-port.h"
@@ -43,8 +41,9 @@
 #include "timeval.h"
 #include "unixctl.h"
 #include "upcall-trace.h"
+#include "upcall-trace-blob.h"
+#include "upcall-trace-index.h"
 #include "util.h"
-#include "uuid.h"
 
 VLOG_DEFINE_THIS_MODULE(upcall_trace);
 
@@ -56,30 +55,8 @@ atomic_uint32_t upcall_trace_n_bindings = 0;
  *
  * It is immutable once published: upcall_trace_set_bindings() builds a new
  * one and swaps it in with RCU, so handler and PMD threads read it without
- * any lock.  Each bridge has a classifier of its sessions' matches, so that
- * deciding that an upcall matches no session costs a classifier lookup,
- * which depends on the number of distinct filter shapes, not of sessions. */
-struct trace_rule {
-    struct cls_rule cr;                 /* Priority: unique per bridge. */
-    struct uptrace_session *session;    /* Holds a reference. */
-};
-
-struct bridge_index {
-    struct hmap_node node;              /* In 'trace_index.bridges'. */
-    struct uuid ofproto_uuid;
-    struct classifier cls;
-    struct trace_rule **rules;
-    size_t n_rules, allocated_rules;
-
-    /* Port names, for the rounds' in_port, read by capture threads. */
-    struct ofputil_port_map ports;
-};
-
-struct trace_index {
-    struct hmap bridges;                /* Of "struct bridge_index". */
-};
-
-static OVSRCU_TYPE(struct trace_index *) trace_index;
+ * any lock. */
+static OVSRCU_TYPE(struct upcall_trace_index *) trace_index;
 
 /* One traced upcall, from upcall_trace_begin() to upcall_trace_finish(). */
 struct upcall_trace {
@@ -98,8 +75,6 @@ struct upcall_trace {
 };
 
 static void upcall_trace_unixctl_register(void);
-static char *format_blob(enum uptrace_blob, const void *data, size_t size,
-                         const char *bridge, void *aux);
 
 static int64_t
 monotonic_ms(void *aux OVS_UNUSED)
@@ -120,7 +95,7 @@ upcall_trace_init(void)
 
     if (ovsthread_once_start(&once)) {
         struct uptrace_engine_options options = {
-            .formatter = format_blob,
+            .formatter = upcall_trace_format_blob,
             .monotonic_ms = monotonic_ms,
             .wall_ms = wall_ms,
         };
@@ -135,69 +110,6 @@ upcall_trace_engine(void)
 {
     upcall_trace_init();
     return engine;
-}
-
-/* The megaflow of a round, as stored: a flow and its wildcards.  Not a
- * "struct match", whose tunnel metadata allocation would more than double
- * the size of every stored round. */
-struct megaflow_blob {
-    struct flow flow;
-    struct flow_wildcards wc;
-};
-
-/* Formats a round's blobs at read time.  Ports are given as numbers, as
- * ofproto/trace does by default, so that the flows agree with the
- * translation text, which is made in capture threads where port names
- * cannot be read safely. */
-static char *
-format_blob(enum uptrace_blob kind, const void *data, size_t size,
-            const char *bridge OVS_UNUSED, void *aux OVS_UNUSED)
-{
-    struct ds s = DS_EMPTY_INITIALIZER;
-
-    switch (kind) {
-    case UPTRACE_BLOB_INITIAL_FLOW:
-    case UPTRACE_BLOB_FINAL_FLOW: {
-        struct flow flow;
-
-        if (size != sizeof flow) {
-            return NULL;
-        }
-        memcpy(&flow, data, sizeof flow);
-        flow_format(&s, &flow, NULL);
-        break;
-    }
-
-    case UPTRACE_BLOB_MEGAFLOW: {
-        struct megaflow_blob blob;
-        struct match match;
-
-        if (size != sizeof blob) {
-            return NULL;
-        }
-        memcpy(&blob, data, sizeof blob);
-        match_init(&match, &blob.flow, &blob.wc);
-        match_format(&match, NULL, &s, OFP_DEFAULT_PRIORITY);
-        break;
-    }
-
-    case UPTRACE_BLOB_ODP_ACTIONS: {
-        /* Netlink attributes must be 4-byte aligned. */
-        uint64_t stub[1024 / 8];
-        struct ofpbuf buf;
-
-        ofpbuf_use_stub(&buf, stub, sizeof stub);
-        ofpbuf_put(&buf, data, size);
-        format_odp_actions(&s, buf.data, buf.size, NULL);
-        ofpbuf_uninit(&buf);
-        break;
-    }
-
-    case UPTRACE_N_BLOBS:
-    default:
-        return NULL;
-    }
-    return ds_steal_cstr(&s);
 }
 
 /* Configuration. */
@@ -317,90 +229,34 @@ upcall_trace_datapath_name(const char *bridge)
     return ofproto ? dpif_name(ofproto->backer->dpif) : NULL;
 }
 
-static struct bridge_index *
-bridge_index_find(const struct trace_index *index, const struct uuid *uuid)
-{
-    struct bridge_index *bi;
-
-    HMAP_FOR_EACH_WITH_HASH (bi, node, uuid_hash(uuid), &index->bridges) {
-        if (uuid_equals(&bi->ofproto_uuid, uuid)) {
-            return bi;
-        }
-    }
-    return NULL;
-}
-
-static void
-trace_index_destroy(struct trace_index *index)
-{
-    struct bridge_index *bi;
-
-    if (!index) {
-        return;
-    }
-    HMAP_FOR_EACH_POP (bi, node, &index->bridges) {
-        for (size_t i = 0; i < bi->n_rules; i++) {
-            classifier_remove_assert(&bi->cls, &bi->rules[i]->cr);
-        }
-        classifier_destroy(&bi->cls);
-        for (size_t i = 0; i < bi->n_rules; i++) {
-            cls_rule_destroy(&bi->rules[i]->cr);
-            uptrace_session_unref(bi->rules[i]->session);
-            free(bi->rules[i]);
-        }
-        free(bi->rules);
-        ofputil_port_map_destroy(&bi->ports);
-        free(bi);
-    }
-    hmap_destroy(&index->bridges);
-    free(index);
-}
-
 void
 upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
                           size_t n)
 {
-    struct trace_index *index = xmalloc(sizeof *index);
-    struct trace_index *old;
+    struct upcall_trace_index *index = upcall_trace_index_create();
+    struct upcall_trace_index *old;
 
-    hmap_init(&index->bridges);
     for (size_t i = 0; i < n; i++) {
         const struct upcall_trace_binding *b = &bindings[i];
-        struct bridge_index *bi = bridge_index_find(index, &b->ofproto_uuid);
+        struct ofputil_port_map *ports;
 
-        if (!bi) {
-            struct ofproto_dpif *ofproto;
+        ports = upcall_trace_index_add(index, &b->ofproto_uuid, &b->match,
+                                       b->session);
+        if (ports) {
+            struct ofproto_dpif *ofproto
+                = ofproto_dpif_lookup_by_uuid(&b->ofproto_uuid);
 
-            bi = xzalloc(sizeof *bi);
-            bi->ofproto_uuid = b->ofproto_uuid;
-            classifier_init(&bi->cls, flow_segment_u64s);
-            ofputil_port_map_init(&bi->ports);
-            ofproto = ofproto_dpif_lookup_by_uuid(&b->ofproto_uuid);
             if (ofproto) {
-                ofproto_append_ports_to_map(&bi->ports, ofproto->up.ports);
+                ofproto_append_ports_to_map(ports, ofproto->up.ports);
             }
-            hmap_insert(&index->bridges, &bi->node,
-                        uuid_hash(&b->ofproto_uuid));
         }
-
-        struct trace_rule *rule = xmalloc(sizeof *rule);
-        /* A unique priority per rule: the classifier refuses two rules with
-         * the same match and priority, and sessions may share a filter. */
-        cls_rule_init(&rule->cr, &b->match, (int) bi->n_rules + 1);
-        rule->session = uptrace_session_ref(b->session);
-        classifier_insert(&bi->cls, &rule->cr, OVS_VERSION_MIN, NULL, 0);
-        if (bi->n_rules >= bi->allocated_rules) {
-            bi->rules = x2nrealloc(bi->rules, &bi->allocated_rules,
-                                   sizeof *bi->rules);
-        }
-        bi->rules[bi->n_rules++] = rule;
     }
 
-    old = ovsrcu_get_protected(struct trace_index *, &trace_index);
+    old = ovsrcu_get_protected(struct upcall_trace_index *, &trace_index);
     ovsrcu_set(&trace_index, index);
     atomic_store_relaxed(&upcall_trace_n_bindings, n);
     if (old) {
-        ovsrcu_postpone(trace_index_destroy, old);
+        ovsrcu_postpone(upcall_trace_index_destroy, old);
     }
 }
 
@@ -557,51 +413,16 @@ collect_recirc_ids(const struct nlattr *actions, size_t actions_len,
 
 /* The upcall path. */
 
-/* Up to this many sessions on a bridge, comparing the flow with each of
- * their matches is cheaper than a classifier lookup. */
-#define UPCALL_TRACE_LINEAR_MAX 4
-
-/* Returns the sessions of 'bi' whose match 'flow' satisfies, in '*sessionsp'
- * (allocated only if there are more than 'n_stub'), and their number. */
-static size_t
-match_sessions(const struct bridge_index *bi, struct flow *flow,
-               struct uptrace_session **stub, size_t n_stub,
-               struct uptrace_session ***sessionsp)
-{
-    struct uptrace_session **sessions;
-    size_t n = 0;
-
-    *sessionsp = stub;
-    if (bi->n_rules > UPCALL_TRACE_LINEAR_MAX
-        && !classifier_lookup(&bi->cls, OVS_VERSION_MIN, flow, NULL, NULL)) {
-        return 0;
-    }
-
-    /* The classifier finds the best match only; sessions are rarely many on
-     * one bridge, so find all of them directly. */
-    sessions = (bi->n_rules <= n_stub ? stub
-                : xmalloc(bi->n_rules * sizeof *sessions));
-    for (size_t i = 0; i < bi->n_rules; i++) {
-        const struct trace_rule *rule = bi->rules[i];
-
-        if (minimatch_matches_flow(&rule->cr.match, flow)) {
-            sessions[n++] = rule->session;
-        }
-    }
-    *sessionsp = sessions;
-    return n;
-}
-
 struct upcall_trace *
 upcall_trace_begin(const struct ofproto_dpif *ofproto,
                    const struct flow *flow, const struct dp_packet *packet,
                    const char *upcall_type, unsigned pmd_id,
                    struct xlate_in *xin)
 {
-    const struct trace_index *index
-        = ovsrcu_get(struct trace_index *, &trace_index);
-    const struct bridge_index *bi
-        = index ? bridge_index_find(index, &ofproto->uuid) : NULL;
+    const struct upcall_trace_index *index
+        = ovsrcu_get(struct upcall_trace_index *, &trace_index);
+    const struct upcall_trace_bridge *bridge
+        = index ? upcall_trace_index_find(index, &ofproto->uuid) : NULL;
     struct uptrace_session *stub[16];
     struct uptrace_session **sessions = stub;
     struct uptrace_capture *capture = NULL;
@@ -617,9 +438,9 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
      * use OpenFlow port numbers: 'xin->flow' has them. */
     expected = (flow->recirc_id
                 && uptrace_engine_expects(engine, flow->recirc_id));
-    if (!expected && bi) {
-        n_sessions = match_sessions(bi, &xin->flow, stub, ARRAY_SIZE(stub),
-                                    &sessions);
+    if (!expected && bridge) {
+        n_sessions = upcall_trace_bridge_match(bridge, &xin->flow, stub,
+                                               ARRAY_SIZE(stub), &sessions);
     }
     if (!expected && !n_sessions) {
         return NULL;
@@ -630,8 +451,9 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         .upcall_type = upcall_type,
         .recirc_id = flow->recirc_id,
         .in_port = ofp_to_u16(in_port),
-        .in_port_name = bi ? ofputil_port_map_get_name(&bi->ports, in_port)
-                           : NULL,
+        .in_port_name = (bridge
+                         ? upcall_trace_bridge_port_name(bridge, in_port)
+                         : NULL),
         .datapath = dpif_name(ofproto->backer->dpif),
         .pmd_id = pmd_id == PMD_ID_NULL ? UINT32_MAX : pmd_id,
     };
@@ -644,10 +466,11 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
         capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
                                            &info);
-        if (!capture && bi) {
+        if (!capture && bridge) {
             /* Expected, but not this packet: it may still match. */
-            n_sessions = match_sessions(bi, &xin->flow, stub,
-                                        ARRAY_SIZE(stub), &sessions);
+            n_sessions = upcall_trace_bridge_match(bridge, &xin->flow, stub,
+                                                   ARRAY_SIZE(stub),
+                                                   &sessions);
         }
     }
     if (!capture && n_sessions) {
@@ -790,7 +613,7 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
     uptrace_capture_set_install(trace->capture, installed, reason);
 
     if (wc || trace->have_wc) {
-        struct megaflow_blob megaflow = {
+        struct upcall_trace_megaflow_blob megaflow = {
             .flow = trace->initial_flow,
             .wc = wc ? *wc : trace->wc,
         };

@@ -19,22 +19,22 @@
 #include "upcall-trace-bench-ovs.h"
 
 #include <stdlib.h>
-#include <string.h>
 
-#include "classifier.h"
 #include "flow.h"
 #include "odp-util.h"
-#include "openvswitch/dynamic-string.h"
 #include "openvswitch/match.h"
 #include "openvswitch/ofp-flow.h"
+#include "openvswitch/ofp-port.h"
 #include "openvswitch/ofpbuf.h"
 #include "ovs-atomic.h"
 #include "packets.h"
+#include "upcall-trace-blob.h"
+#include "upcall-trace-index.h"
 #include "util.h"
 
 /* The benchmark's upcall: UDP 10.0.0.1:5000 -> 10.0.0.2:53 from port 1. */
 static struct flow upcall_flow;
-static struct match megaflow;
+static struct upcall_trace_megaflow_blob megaflow;
 static struct ofpbuf odp_actions;
 
 static void
@@ -59,14 +59,14 @@ init_blobs(void)
     }
     /* A megaflow mask like the ct pipeline's: in_port, eth type, ip
      * addresses, protocol, ct state. */
-    flow_wildcards_init_catchall(&wc);
-    WC_MASK_FIELD(&wc, in_port);
-    WC_MASK_FIELD(&wc, dl_type);
-    WC_MASK_FIELD(&wc, nw_proto);
-    WC_MASK_FIELD(&wc, nw_frag);
-    WC_MASK_FIELD(&wc, ct_state);
-    WC_MASK_FIELD(&wc, recirc_id);
-    match_init(&megaflow, &upcall_flow, &wc);
+    megaflow.flow = upcall_flow;
+    flow_wildcards_init_catchall(&megaflow.wc);
+    WC_MASK_FIELD(&megaflow.wc, in_port);
+    WC_MASK_FIELD(&megaflow.wc, dl_type);
+    WC_MASK_FIELD(&megaflow.wc, nw_proto);
+    WC_MASK_FIELD(&megaflow.wc, nw_frag);
+    WC_MASK_FIELD(&megaflow.wc, ct_state);
+    WC_MASK_FIELD(&megaflow.wc, recirc_id);
 
     ofpbuf_init(&odp_actions, 64);
     if (odp_actions_from_string("ct(zone=1),recirc(1)", NULL,
@@ -87,66 +87,14 @@ bench_blobs_get(struct bench_blobs *b)
     b->odp_actions_size = odp_actions.size;
 }
 
-/* A copy of format_blob() in ofproto/ofproto-dpif-upcall-trace.c. */
-char *
-bench_format_blob(enum uptrace_blob kind, const void *data, size_t size,
-                  const char *bridge OVS_UNUSED, void *aux OVS_UNUSED)
+uptrace_blob_formatter *
+bench_blob_formatter(void)
 {
-    struct ds s = DS_EMPTY_INITIALIZER;
-
-    switch (kind) {
-    case UPTRACE_BLOB_INITIAL_FLOW:
-    case UPTRACE_BLOB_FINAL_FLOW: {
-        struct flow flow;
-
-        if (size != sizeof flow) {
-            return NULL;
-        }
-        memcpy(&flow, data, sizeof flow);
-        flow_format(&s, &flow, NULL);
-        break;
-    }
-
-    case UPTRACE_BLOB_MEGAFLOW: {
-        struct match match;
-
-        if (size != sizeof match) {
-            return NULL;
-        }
-        memcpy(&match, data, sizeof match);
-        match_format(&match, NULL, &s, OFP_DEFAULT_PRIORITY);
-        break;
-    }
-
-    case UPTRACE_BLOB_ODP_ACTIONS: {
-        uint64_t stub[1024 / 8];
-        struct ofpbuf buf;
-
-        ofpbuf_use_stub(&buf, stub, sizeof stub);
-        ofpbuf_put(&buf, data, size);
-        format_odp_actions(&s, buf.data, buf.size, NULL);
-        ofpbuf_uninit(&buf);
-        break;
-    }
-
-    case UPTRACE_N_BLOBS:
-    default:
-        return NULL;
-    }
-    return ds_steal_cstr(&s);
+    return upcall_trace_format_blob;
 }
 
-/* A copy of the shim's "struct bridge_index" and match_sessions(). */
-struct bench_rule {
-    struct cls_rule cr;
-    struct uptrace_session *session;
-};
-
-struct bench_index {
-    struct classifier cls;
-    struct bench_rule **rules;
-    size_t n_rules;
-};
+/* The ofproto uuid of the bridge of the benchmark's sessions. */
+static const struct uuid bench_bridge = { .parts = { 1, 2, 3, 4 } };
 
 static atomic_uint32_t bench_n_bindings = 0;
 
@@ -165,16 +113,15 @@ bench_set_active(unsigned int n)
     atomic_store_relaxed(&bench_n_bindings, n);
 }
 
-struct bench_index *
+struct upcall_trace_index *
 bench_index_create(struct uptrace_session *const *sessions, size_t n,
                    bool matching)
 {
-    struct bench_index *bi = xzalloc(sizeof *bi);
+    struct upcall_trace_index *index = upcall_trace_index_create();
 
     init_blobs();
-    classifier_init(&bi->cls, flow_segment_u64s);
-    bi->rules = xcalloc(n ? n : 1, sizeof *bi->rules);
     for (size_t i = 0; i < n; i++) {
+        struct ofputil_port_map *ports;
         struct flow_wildcards wc;
         struct match match;
         struct flow flow;
@@ -190,48 +137,32 @@ bench_index_create(struct uptrace_session *const *sessions, size_t n,
         free(filter);
         match_init(&match, &flow, &wc);
 
-        struct bench_rule *rule = xmalloc(sizeof *rule);
-        cls_rule_init(&rule->cr, &match, (int) i + 1);
-        rule->session = sessions[i];
-        classifier_insert(&bi->cls, &rule->cr, OVS_VERSION_MIN, NULL, 0);
-        bi->rules[bi->n_rules++] = rule;
+        ports = upcall_trace_index_add(index, &bench_bridge, &match,
+                                       sessions[i]);
+        if (ports) {
+            ofputil_port_map_put(ports, u16_to_ofp(1), "p1");
+        }
     }
-    return bi;
+    return index;
 }
 
 void
-bench_index_destroy(struct bench_index *bi)
+bench_index_destroy(struct upcall_trace_index *index)
 {
-    if (!bi) {
-        return;
-    }
-    for (size_t i = 0; i < bi->n_rules; i++) {
-        classifier_remove_assert(&bi->cls, &bi->rules[i]->cr);
-    }
-    classifier_destroy(&bi->cls);
-    for (size_t i = 0; i < bi->n_rules; i++) {
-        cls_rule_destroy(&bi->rules[i]->cr);
-        free(bi->rules[i]);
-    }
-    free(bi->rules);
-    free(bi);
+    upcall_trace_index_destroy(index);
 }
 
 size_t
-bench_index_match(const struct bench_index *bi, struct uptrace_session **out)
+bench_index_match(const struct upcall_trace_index *index,
+                  struct uptrace_session **stub, size_t n_stub,
+                  struct uptrace_session ***sessionsp)
 {
-    size_t n = 0;
+    const struct upcall_trace_bridge *bridge
+        = upcall_trace_index_find(index, &bench_bridge);
 
-    if (!classifier_lookup(&bi->cls, OVS_VERSION_MIN, &upcall_flow,
-                           NULL, NULL)) {
-        return 0;
-    }
-    for (size_t i = 0; i < bi->n_rules; i++) {
-        const struct bench_rule *rule = bi->rules[i];
-
-        if (minimatch_matches_flow(&rule->cr.match, &upcall_flow)) {
-            out[n++] = rule->session;
-        }
-    }
-    return n;
+    *sessionsp = stub;
+    return (bridge
+            ? upcall_trace_bridge_match(bridge, &upcall_flow, stub, n_stub,
+                                        sessionsp)
+            : 0);
 }

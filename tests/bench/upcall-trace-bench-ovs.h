@@ -20,15 +20,13 @@
 /* The Open vSwitch side of the engine micro-benchmarks, in C, because Open
  * vSwitch's internal headers are not C++-clean.
  *
- *   - Realistic round content: a real struct flow, struct match and
+ *   - Realistic round content: a real struct flow, megaflow blob and
  *     datapath actions, as the shim hands them to the engine.
- *   - The shim's blob formatter (ofproto-dpif-upcall-trace.c format_blob()),
- *     so that rendering is measured with the real flow_format() and
- *     format_odp_actions().
- *   - A replica of the shim's per-upcall match decision (match_sessions():
- *     a classifier per bridge, then minimatch_matches_flow() on every rule
- *     when the classifier found one), which is static in the shim and needs
- *     an ofproto to reach. */
+ *   - The shim's per-upcall match decision on the shim's own index
+ *     (ofproto/upcall-trace-index.c), built here without an ofproto.
+ *   - The shim's blob formatter (ofproto/upcall-trace-blob.c), so that
+ *     rendering is measured with the real flow_format() and
+ *     format_odp_actions(). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,35 +40,39 @@ extern "C" {
 struct bench_blobs {
     const void *flow;           /* struct flow, initial and final. */
     size_t flow_size;
-    const void *megaflow;       /* struct match. */
+    const void *megaflow;       /* struct upcall_trace_megaflow_blob. */
     size_t megaflow_size;
     const void *odp_actions;    /* Netlink attributes. */
     size_t odp_actions_size;
 };
 void bench_blobs_get(struct bench_blobs *);
 
-/* The shim's formatter. */
-char *bench_format_blob(enum uptrace_blob, const void *data, size_t size,
-                        const char *bridge, void *aux);
+/* The shim's formatter, upcall_trace_format_blob(), whose header is not
+ * C++-clean. */
+uptrace_blob_formatter *bench_blob_formatter(void);
 
-/* The shim's index for one bridge with 'n' sessions.  If 'matching', every
+/* The shim's index with one bridge and 'n' sessions on it (each referenced
+ * by the index until bench_index_destroy()).  If 'matching', every
  * session's filter matches the benchmark's upcall ("udp,nw_src=10.0.0.1");
  * otherwise none does ("udp,udp_dst=N" with N never 53), all with the same
  * shape, as sessions on one bridge usually are. */
-struct bench_index;
-struct bench_index *bench_index_create(struct uptrace_session *const *,
-                                       size_t n, bool matching);
-void bench_index_destroy(struct bench_index *);
+struct upcall_trace_index;
+struct upcall_trace_index *bench_index_create(struct uptrace_session *const *,
+                                              size_t n, bool matching);
+void bench_index_destroy(struct upcall_trace_index *);
 
-/* upcall_trace_is_active(): one relaxed atomic load. */
+/* upcall_trace_is_active(): one relaxed atomic load.  Its counter is defined
+ * by the shim, which cannot be linked without the rest of ofproto. */
 bool bench_is_active(void);
 void bench_set_active(unsigned int n);
 
-/* match_sessions() for the benchmark's upcall flow: the sessions whose
- * filter it matches, in 'out' (room for the index's 'n' sessions), and
- * their number. */
-size_t bench_index_match(const struct bench_index *,
-                         struct uptrace_session **out);
+/* What upcall_trace_begin() does to decide on the benchmark's upcall flow:
+ * looks the bridge up and returns the number of sessions whose filter the
+ * flow matches, in '*sessionsp': 'stub' (room for 'n_stub') or, with more
+ * sessions on the bridge than that, an array the caller must free(). */
+size_t bench_index_match(const struct upcall_trace_index *,
+                         struct uptrace_session **stub, size_t n_stub,
+                         struct uptrace_session ***sessionsp);
 
 #ifdef __cplusplus
 }

@@ -22,8 +22,8 @@
  *
  *   BM_MatchDecision/S/M   The per-upcall decision with S sessions on the
  *                          bridge, M=1 all matching, M=0 none: the shim's
- *                          is-active load and classifier lookup (a replica,
- *                          see upcall-trace-bench-ovs.h), then, for matches,
+ *                          is-active load and its index lookup
+ *                          (ofproto/upcall-trace-index.c), then, for matches,
  *                          uptrace_capture_begin() and uptrace_capture_abort().
  *   BM_NCapturing          uptrace_engine_n_capturing().
  *   BM_Expects/E           uptrace_engine_expects() for a recirc id nobody
@@ -111,7 +111,7 @@ public:
     explicit Fixture(size_t n, uint32_t max_traces = 64)
     {
         struct uptrace_engine_options options = {};
-        options.formatter = bench_format_blob;
+        options.formatter = bench_blob_formatter();
         engine_ = uptrace_engine_create(&options);
         for (size_t i = 0; i < n; i++) {
             struct uptrace_session_config config;
@@ -202,9 +202,10 @@ BM_MatchDecision(benchmark::State &state)
     size_t n = state.range(0);
     bool matching = state.range(1);
     Fixture fixture(n);
-    struct bench_index *index = bench_index_create(
+    struct upcall_trace_index *index = bench_index_create(
         fixture.sessions().data(), n, matching);
-    std::vector<struct uptrace_session *> matched(n + 1);
+    /* As upcall_trace_begin(): a stub, and an allocation for more. */
+    struct uptrace_session *stub[16];
     struct uptrace_round_info info = round_info(0);
     size_t n_captures = 0;
 
@@ -213,13 +214,19 @@ BM_MatchDecision(benchmark::State &state)
         if (!bench_is_active()) {
             continue;
         }
-        size_t n_matched = bench_index_match(index, matched.data());
+        struct uptrace_session **matched;
+        size_t n_matched = bench_index_match(index, stub,
+                                             sizeof stub / sizeof *stub,
+                                             &matched);
         if (n_matched) {
             struct uptrace_capture *capture = uptrace_capture_begin(
-                fixture.engine(), matched.data(), n_matched, &info, false);
+                fixture.engine(), matched, n_matched, &info, false);
             benchmark::DoNotOptimize(capture);
             n_captures += capture != nullptr;
             uptrace_capture_abort(capture);
+        }
+        if (matched != stub) {
+            free(matched);
         }
     }
     bench_set_active(0);

@@ -1,0 +1,97 @@
+/*
+ * Copyright (c) 2026 The ovs-upcall-trace authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef UPCALL_TRACE_INDEX_H
+#define UPCALL_TRACE_INDEX_H 1
+
+/* Live upcall tracing: the index the upcall path looks sessions up in.
+ *
+ * For each bridge, the sessions on it and their matches (filter and port,
+ * combined), and the bridge's port names.  An index is built once, by the
+ * configuration layer, and never changes afterward: the shim
+ * (ofproto-dpif-upcall-trace.c) publishes it with RCU, so that handler and
+ * PMD threads read it without any lock, and replaces it as a whole.
+ *
+ * This module depends only on lib/ and the engine's header, so that the
+ * micro-benchmarks (tests/bench/) measure this very code without an
+ * ofproto.  Looking bridges up, filling their port names and the RCU
+ * publication are the shim's. */
+
+#include <stddef.h>
+#include "openvswitch/hmap.h"
+#include "openvswitch/types.h"
+
+struct flow;
+struct match;
+struct ofputil_port_map;
+struct uptrace_session;
+struct uuid;
+
+/* An index.  Its members are private to upcall-trace-index.c: it is defined
+ * here only because ovsrcu_postpone(), in the shim, needs a complete type to
+ * check its argument. */
+struct upcall_trace_index {
+    struct hmap bridges;        /* Of "struct upcall_trace_bridge". */
+};
+
+/* The sessions of one bridge in an index. */
+struct upcall_trace_bridge;
+
+/* Building (main thread). */
+
+struct upcall_trace_index *upcall_trace_index_create(void);
+
+/* Adds to 'index' the session 'session', whose upcalls on the bridge with
+ * ofproto-dpif uuid 'bridge' are those that satisfy 'match'.  Takes a
+ * reference to 'session'.  The same session may be added more than once and
+ * sessions may share a match.
+ *
+ * Returns the bridge's (empty) port name map, for the caller to fill, when
+ * this is the first session added for 'bridge', otherwise NULL. */
+struct ofputil_port_map *upcall_trace_index_add(
+    struct upcall_trace_index *index, const struct uuid *bridge,
+    const struct match *match, struct uptrace_session *session);
+
+/* Frees 'index' and releases its session references.  NULL is allowed.  No
+ * thread may be reading 'index' any longer: call it through
+ * ovsrcu_postpone() for a published index. */
+void upcall_trace_index_destroy(struct upcall_trace_index *index);
+
+/* Reading (any thread). */
+
+/* The sessions of the bridge with ofproto-dpif uuid 'bridge', or NULL if it
+ * has none. */
+const struct upcall_trace_bridge *upcall_trace_index_find(
+    const struct upcall_trace_index *index, const struct uuid *bridge);
+
+/* Returns the number of sessions of 'bridge' whose match 'flow' satisfies,
+ * in the order they were added, and stores them in '*sessionsp': 'stub'
+ * (with room for 'n_stub') when the bridge has no more sessions than that,
+ * otherwise an array that the caller must free().  'flow' has OpenFlow port
+ * numbers, as the filters do; it is not const only because
+ * classifier_lookup()'s is not, and is left unchanged.  The sessions are not
+ * referenced: they stay valid as long as the index. */
+size_t upcall_trace_bridge_match(const struct upcall_trace_bridge *bridge,
+                                 struct flow *flow,
+                                 struct uptrace_session **stub, size_t n_stub,
+                                 struct uptrace_session ***sessionsp);
+
+/* The name of port 'port' of 'bridge', as the map filled when the index was
+ * built had it, or NULL. */
+const char *upcall_trace_bridge_port_name(
+    const struct upcall_trace_bridge *bridge, ofp_port_t port);
+
+#endif /* upcall-trace-index.h */
