@@ -443,6 +443,9 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
                                                ARRAY_SIZE(stub), &sessions);
     }
     if (!expected && !n_sessions) {
+        if (sessions != stub) {
+            free(sessions);
+        }
         return NULL;
     }
 
