@@ -1744,6 +1744,21 @@ uptrace_capture_abort(struct uptrace_capture *capture)
     call_from_c_void([&] { capture_abort(std::move(owned)); });
 }
 
+/* Copies the stored traces of 'session', or of every session if it is
+ * null, into '*traces' for formatting outside any lock.  Returns 0, or
+ * ENOENT with a message in '*errp' for an unknown session. */
+static int
+read_traces(struct uptrace_engine *engine, const char *session,
+            std::vector<TraceView> *traces, char **errp)
+{
+    std::vector<SessionPtr> sessions;
+    int error = engine->select_sessions(session, &sessions, errp);
+    if (!error) {
+        *traces = collect_traces(sessions, engine->clock().monotonic_ms());
+    }
+    return error;
+}
+
 int
 uptrace_engine_show(struct uptrace_engine *engine,
                     enum uptrace_format format, char **outp, char **errp)
@@ -1765,14 +1780,11 @@ uptrace_engine_list(struct uptrace_engine *engine, const char *session,
 {
     *outp = NULL;
     return call_from_c_errno(errp, [&] {
-        std::vector<SessionPtr> sessions;
-        int error = engine->select_sessions(session, &sessions, errp);
-        if (error) {
-            return error;
-        }
-        std::vector<TraceView> traces = collect_traces(
-            sessions, engine->clock().monotonic_ms());
-        return reply(render_list(traces, engine->formatter(), format), outp);
+        std::vector<TraceView> traces;
+        int error = read_traces(engine, session, &traces, errp);
+        return (error ? error
+                : reply(render_list(traces, engine->formatter(), format),
+                        outp));
     });
 }
 
@@ -1801,15 +1813,11 @@ uptrace_engine_summary(struct uptrace_engine *engine, const char *session,
 {
     *outp = NULL;
     return call_from_c_errno(errp, [&] {
-        std::vector<SessionPtr> sessions;
-        int error = engine->select_sessions(session, &sessions, errp);
-        if (error) {
-            return error;
-        }
-        std::vector<TraceView> traces = collect_traces(
-            sessions, engine->clock().monotonic_ms());
-        return reply(render_summary(traces, engine->formatter(), format),
-                     outp);
+        std::vector<TraceView> traces;
+        int error = read_traces(engine, session, &traces, errp);
+        return (error ? error
+                : reply(render_summary(traces, engine->formatter(), format),
+                        outp));
     });
 }
 
