@@ -644,6 +644,9 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
     }
 
     uptrace_capture_commit(trace->capture);
+    if (installed) {
+        upcall_trace_flow_installed();
+    }
     free(msg);
     free(trace);
 }
@@ -721,16 +724,35 @@ unixctl_get(struct unixctl_conn *conn, int argc OVS_UNUSED,
             const char *argv[], void *aux OVS_UNUSED)
 {
     char *out = NULL, *msg = NULL;
-    unsigned long long int id;
-    char *tail;
+    uint64_t id;
     int error;
 
-    errno = 0;
-    id = strtoull(argv[1], &tail, 0);
-    if (errno || *tail || !id || argv[1][0] == '-') {
-        unixctl_command_reply_error(conn, "trace id must be a positive "
-                                    "number such as 0x1f");
-        return;
+    if (!strncmp(argv[1], "ufid:", 5)) {
+        /* The trace whose round installed that datapath flow. */
+        ovs_u128 ufid;
+
+        if (odp_ufid_from_string(argv[1], &ufid) <= 0) {
+            unixctl_command_reply_error(conn, "UFID must be ufid: followed "
+                                        "by a UUID, as dpctl/dump-flows "
+                                        "prints it");
+            return;
+        }
+        error = uptrace_engine_find_ufid(engine, (const uint8_t *) &ufid,
+                                         &id, &msg);
+        if (error) {
+            reply(conn, error, NULL, msg);
+            return;
+        }
+    } else {
+        char *tail;
+
+        errno = 0;
+        id = strtoull(argv[1], &tail, 0);
+        if (errno || *tail || !id || argv[1][0] == '-') {
+            unixctl_command_reply_error(conn, "trace id must be a positive "
+                                        "number such as 0x1f");
+            return;
+        }
     }
     error = uptrace_engine_get(engine, id, reply_format(conn), &out, &msg);
     reply(conn, error, out, msg);
@@ -764,7 +786,7 @@ upcall_trace_unixctl_register(void)
                              unixctl_show, NULL);
     unixctl_command_register("upcall/trace/list", "[SESSION]", 0, 1,
                              unixctl_list, NULL);
-    unixctl_command_register("upcall/trace/get", "TRACE_ID", 1, 1,
+    unixctl_command_register("upcall/trace/get", "TRACE_ID|ufid:UFID", 1, 1,
                              unixctl_get, NULL);
     unixctl_command_register("upcall/trace/summary", "[SESSION]", 0, 1,
                              unixctl_summary, NULL);

@@ -158,6 +158,14 @@ capture_commit(std::unique_ptr<uptrace_capture> capture)
     for (const auto &target : capture->targets) {
         target.session->store_round(target.trace_id, round);
     }
+    if (round->has_ufid && round->installed) {
+        std::vector<uint64_t> trace_ids;
+        for (const auto &target : capture->targets) {
+            trace_ids.push_back(target.trace_id);
+        }
+        capture->engine->flows().installed(round->ufid, trace_ids,
+                                           round->wall_ms);
+    }
 }
 
 void

@@ -337,6 +337,38 @@ int uptrace_engine_summary(struct uptrace_engine *, const char *session,
 int uptrace_engine_clear(struct uptrace_engine *, const char *session,
                          char **errp);
 
+/* The datapath flows of traced rounds.
+ *
+ * For each stored round that installed a datapath flow, the engine follows
+ * the flow, by UFID, for as long as it lives, from what the revalidators
+ * report: its counters, each revalidation that changed it, and its deletion.
+ * upcall/trace/get shows it after the rounds. */
+
+enum uptrace_flow_change {
+    UPTRACE_FLOW_STATS,         /* Only its counters changed. */
+    UPTRACE_FLOW_MODIFIED,      /* New datapath actions, given as 'detail'. */
+    UPTRACE_FLOW_DELETED        /* It left the datapath; 'detail' says why. */
+};
+
+/* True while the engine follows some flow.  Lock-free: revalidators call it
+ * for every flow they look at. */
+bool uptrace_engine_follows_flows(const struct uptrace_engine *);
+
+/* Reports on the flow with 'ufid': its packets and bytes since it was
+ * installed and what 'change' and 'detail' say.  Returns false if the flow
+ * is not followed. */
+bool uptrace_engine_flow_changed(struct uptrace_engine *,
+                                 const uint8_t ufid[16],
+                                 enum uptrace_flow_change,
+                                 const char *detail, uint64_t n_packets,
+                                 uint64_t n_bytes);
+
+/* Stores in '*trace_id' the id of the newest stored trace one of whose
+ * rounds installed the flow with 'ufid'.  Returns ENOENT, with a message, if
+ * there is none. */
+int uptrace_engine_find_ufid(struct uptrace_engine *, const uint8_t ufid[16],
+                             uint64_t *trace_id, char **errp);
+
 #ifdef __cplusplus
 }
 #endif
