@@ -413,11 +413,12 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
                            format_in_port(round).c_str(),
                            format_time_iso8601(round.wall_ms).c_str());
         s += "Flow: " + f.flow + "\n";
-        if (!round.translation.empty() && round.translation[0] != '\n') {
+        const std::string translation = translation_text(round);
+        if (!translation.empty() && translation[0] != '\n') {
             s += '\n';      /* ofproto/trace's blank line after "Flow:". */
         }
-        s += round.translation;
-        if (!round.translation.empty() && round.translation.back() != '\n') {
+        s += translation;
+        if (!translation.empty() && translation.back() != '\n') {
             s += '\n';
         }
         if (s.compare(s.size() - 2, 2, "\n\n")) {
@@ -493,13 +494,14 @@ group_paths(const std::vector<TraceView> &traces,
         bool drop = false;
         for (const RoundPtr &round : trace.rounds) {
             FormattedRound f(*round, formatter);
+            std::string path = path_text(*round);
             /* Null bytes cannot occur in either part: unambiguous. */
-            key += round->path;
+            key += path;
             key += '\0';
             key += without_recirc_ids(f.actions);
             key += '\0';
             drop = f.drop;
-            rounds.emplace_back(round->path, f.actions);
+            rounds.emplace_back(std::move(path), f.actions);
         }
 
         PathGroup &group = by_key[key];
@@ -694,7 +696,7 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
         j.key("time_ms").number(round.wall_ms);
         j.key("time").string(format_time_iso8601(round.wall_ms));
         j.key("flow").string(f.flow);
-        j.key("translation").string(round.translation);
+        j.key("translation").string(translation_text(round));
         j.key("final_flow").string(f.final_flow);
         j.key("final_flow_unchanged").boolean(f.final_flow_unchanged);
         j.key("megaflow").string(f.megaflow);

@@ -232,6 +232,23 @@ uptrace_capture_set_path(struct uptrace_capture *capture, const char *path)
 }
 
 void
+uptrace_capture_add_node(struct uptrace_capture *capture,
+                         enum uptrace_node_type type, unsigned int depth,
+                         const char *text, size_t size)
+{
+    call_from_c_void([&] {
+        Round &round = capture->round;
+        TranslationNode node;
+        node.type = static_cast<uint8_t>(type);
+        node.depth = static_cast<uint16_t>(std::min(depth, 0xffffu));
+        node.text_size = static_cast<uint32_t>(
+            std::min<size_t>(size, UINT32_MAX));
+        round.nodes.push_back(node);
+        round.node_text.append(text, node.text_size);
+    });
+}
+
+void
 uptrace_capture_set_xlate_error(struct uptrace_capture *capture,
                                 const char *error)
 {

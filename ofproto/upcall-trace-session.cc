@@ -42,21 +42,41 @@ truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size)
     const std::string marker = string_printf(
         "[trace truncated: max-trace-size %" PRIu64 " bytes reached]\n",
         max_trace_size);
-    const uint64_t fixed = round.stored_size() - round.translation.size();
+    const uint64_t fixed = (round.stored_size() - round.translation.size()
+                            - round.nodes.size() * sizeof(TranslationNode)
+                            - round.node_text.size());
     if (budget < fixed + marker.size()) {
         return nullptr;
     }
+    uint64_t room = budget - fixed - marker.size();
+
+    auto copy = std::make_shared<Round>(round);
+    if (!round.nodes.empty()) {
+        /* Keep the longest prefix of whole nodes that fits.  The nodes come
+         * before the text when rendered. */
+        size_t n = 0, text_size = 0;
+        for (const TranslationNode &node : round.nodes) {
+            uint64_t need = ((n + 1) * sizeof(TranslationNode) + text_size
+                             + node.text_size);
+            if (need > room) {
+                break;
+            }
+            n++;
+            text_size += node.text_size;
+        }
+        copy->nodes.resize(n);
+        copy->node_text.resize(text_size);
+        copy->translation = marker;
+        return copy;
+    }
 
     /* Keep the longest prefix of whole lines that fits. */
-    uint64_t room = budget - fixed - marker.size();
     size_t keep = 0;
     if (room > 0 && !round.translation.empty()) {
         size_t limit = std::min<uint64_t>(room, round.translation.size());
         size_t newline = round.translation.rfind('\n', limit - 1);
         keep = newline == std::string::npos ? 0 : newline + 1;
     }
-
-    auto copy = std::make_shared<Round>(round);
     copy->translation = round.translation.substr(0, keep) + marker;
     return copy;
 }
@@ -72,7 +92,8 @@ Round::stored_size() const
     }
     size += bridge.size() + upcall_type.size() + in_port_name.size()
             + datapath.size() + translation.size() + path.size()
-            + xlate_error.size() + install_reason.size();
+            + xlate_error.size() + install_reason.size()
+            + nodes.size() * sizeof(TranslationNode) + node_text.size();
     return size;
 }
 
