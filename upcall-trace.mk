@@ -35,6 +35,8 @@ ofproto_libofproto_la_SOURCES += \
 	ofproto/upcall-trace-blob.h \
 	ofproto/upcall-trace-index.c \
 	ofproto/upcall-trace-index.h \
+	ofproto/upcall-trace-rules.c \
+	ofproto/upcall-trace-rules.h \
 	ofproto/ofproto-dpif-upcall-trace.c \
 	ofproto/ofproto-dpif-upcall-trace.h
 

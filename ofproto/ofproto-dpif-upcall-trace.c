@@ -44,6 +44,7 @@
 #include "upcall-trace.h"
 #include "upcall-trace-blob.h"
 #include "upcall-trace-index.h"
+#include "upcall-trace-rules.h"
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(upcall_trace);
@@ -265,17 +266,22 @@ void
 upcall_trace_get_memory_usage(struct simap *usage)
 {
     struct uptrace_memory_usage mem;
+    size_t n_rules, rule_bytes;
 
     if (!engine) {
         return;
     }
     uptrace_engine_get_memory_usage(engine, &mem);
-    if (mem.n_sessions) {
+    upcall_trace_rules_get_usage(&n_rules, &rule_bytes);
+    if (mem.n_sessions || n_rules) {
         simap_increase(usage, "upcall_trace_sessions", mem.n_sessions);
         simap_increase(usage, "upcall_traces", mem.n_traces);
         simap_increase(usage, "upcall_trace_rounds", mem.n_rounds);
+        simap_increase(usage, "upcall_trace_rules", n_rules);
+        /* Everything held once: a round that several sessions store, and
+         * the text of a rule, are counted once. */
         simap_increase(usage, "upcall_trace_kbytes",
-                       DIV_ROUND_UP(mem.bytes, 1024));
+                       DIV_ROUND_UP(mem.bytes + rule_bytes, 1024));
     }
 }
 
@@ -499,6 +505,7 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     /* Port names are not safe to read outside the main thread: number them,
      * as ofproto/trace does by default. */
     xin->names = false;
+    upcall_trace_rules_begin(xin);
     return trace;
 }
 
@@ -539,6 +546,7 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
 {
     struct uptrace_capture *capture = trace->capture;
 
+    upcall_trace_rules_end();
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
                              &trace->initial_flow, sizeof trace->initial_flow);
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
@@ -631,6 +639,7 @@ upcall_trace_abort(struct upcall_trace *trace)
 {
     if (trace) {
         if (!trace->nodes_taken) {
+            upcall_trace_rules_end();
             oftrace_node_list_destroy(&trace->nodes);
         }
         uptrace_capture_abort(trace->capture);

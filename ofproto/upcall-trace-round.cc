@@ -154,7 +154,8 @@ capture_continue(uptrace_engine *engine, uint32_t recirc_id,
 void
 capture_commit(std::unique_ptr<uptrace_capture> capture)
 {
-    auto round = std::make_shared<const Round>(std::move(capture->round));
+    RoundPtr round = make_stored_round(std::move(capture->round),
+                                       capture->engine->shared());
     for (const auto &target : capture->targets) {
         target.session->store_round(target.trace_id, round);
     }

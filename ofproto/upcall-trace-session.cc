@@ -25,9 +25,36 @@
 namespace uptrace {
 namespace {
 
-/* Fixed costs added to the variable sizes in memory accounting: the objects
- * themselves and the containers' nodes that hold them. */
-constexpr uint64_t ROUND_OVERHEAD = sizeof(Round) + 32;
+/* What malloc() really takes for a block of 'n' bytes: its header, rounded
+ * up to its 16-byte granularity. */
+constexpr uint64_t
+malloc_size(uint64_t n)
+{
+    return (n + 8 + 15) & ~UINT64_C(15);
+}
+
+/* The heap memory of 's': none while it fits in the object itself. */
+uint64_t
+heap_size(const std::string &s)
+{
+    return s.capacity() > 15 ? malloc_size(s.capacity() + 1) : 0;
+}
+
+/* A stored round: the object and the control block of its shared_ptr. */
+constexpr uint64_t ROUND_OVERHEAD = malloc_size(sizeof(Round))
+                                    + malloc_size(48);
+
+/* Frees a stored round and gives back what it accounted for. */
+struct StoredRoundDeleter {
+    std::shared_ptr<EngineShared> shared;
+    uint64_t size;
+
+    void operator()(const Round *round) const
+    {
+        shared->bytes.fetch_sub(size, std::memory_order_relaxed);
+        delete round;
+    }
+};
 
 /* Trace ids are unique in the process, so that an id read from one engine
  * (or before a clear) never names another trace. */
@@ -37,48 +64,65 @@ std::atomic<uint64_t> next_trace_id{1};
  * marked, so that its stored_size() is at most 'budget', or nullptr if not
  * even the marker fits. */
 RoundPtr
-truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size)
+truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size,
+               const std::shared_ptr<EngineShared> &shared)
 {
     const std::string marker = string_printf(
         "[trace truncated: max-trace-size %" PRIu64 " bytes reached]\n",
         max_trace_size);
-    const uint64_t fixed = (round.stored_size() - round.translation.size()
-                            - round.nodes.size() * sizeof(TranslationNode)
-                            - round.node_text.size());
-    if (budget < fixed + marker.size()) {
+
+    /* What the round costs without its translation. */
+    Round copy(round);
+    std::vector<TranslationNode>().swap(copy.nodes);
+    std::string().swap(copy.node_text);
+    std::string().swap(copy.translation);
+    const uint64_t fixed = copy.stored_size();
+    /* A string or vector of 'n' bytes takes at most 'n + SLACK' bytes. */
+    const uint64_t SLACK = 24;
+    if (budget < fixed + marker.size() + SLACK) {
         return nullptr;
     }
-    uint64_t room = budget - fixed - marker.size();
+    uint64_t room = budget - fixed - marker.size() - SLACK;
 
-    auto copy = std::make_shared<Round>(round);
     if (!round.nodes.empty()) {
         /* Keep the longest prefix of whole nodes that fits.  The nodes come
          * before the text when rendered. */
         size_t n = 0, text_size = 0;
         for (const TranslationNode &node : round.nodes) {
             uint64_t need = ((n + 1) * sizeof(TranslationNode) + text_size
-                             + node.text_size);
+                             + node.text_size + 2 * SLACK);
             if (need > room) {
                 break;
             }
             n++;
             text_size += node.text_size;
         }
-        copy->nodes.resize(n);
-        copy->node_text.resize(text_size);
-        copy->translation = marker;
-        return copy;
+        copy.nodes.assign(round.nodes.begin(), round.nodes.begin() + n);
+        copy.node_text.assign(round.node_text, 0, text_size);
+        copy.translation = marker;
+    } else {
+        /* Keep the longest prefix of whole lines that fits. */
+        size_t keep = 0;
+        if (room > 0 && !round.translation.empty()) {
+            size_t limit = std::min<uint64_t>(room,
+                                              round.translation.size());
+            size_t newline = round.translation.rfind('\n', limit - 1);
+            keep = newline == std::string::npos ? 0 : newline + 1;
+        }
+        copy.translation = round.translation.substr(0, keep) + marker;
+        copy.translation.shrink_to_fit();
     }
-
-    /* Keep the longest prefix of whole lines that fits. */
-    size_t keep = 0;
-    if (room > 0 && !round.translation.empty()) {
-        size_t limit = std::min<uint64_t>(room, round.translation.size());
-        size_t newline = round.translation.rfind('\n', limit - 1);
-        keep = newline == std::string::npos ? 0 : newline + 1;
+    if (copy.stored_size() > budget) {
+        /* The allocator rounded more than SLACK: keep only the marker. */
+        std::vector<TranslationNode>().swap(copy.nodes);
+        std::string().swap(copy.node_text);
+        copy.translation = marker;
+        copy.translation.shrink_to_fit();
+        if (copy.stored_size() > budget) {
+            return nullptr;
+        }
     }
-    copy->translation = round.translation.substr(0, keep) + marker;
-    return copy;
+    return make_stored_round(std::move(copy), shared);
 }
 
 } /* anonymous namespace */
@@ -88,13 +132,27 @@ Round::stored_size() const
 {
     uint64_t size = ROUND_OVERHEAD;
     for (const std::string &blob : blobs) {
-        size += blob.size();
+        size += heap_size(blob);
     }
-    size += bridge.size() + upcall_type.size() + in_port_name.size()
-            + datapath.size() + translation.size() + path.size()
-            + xlate_error.size() + install_reason.size()
-            + nodes.size() * sizeof(TranslationNode) + node_text.size();
+    size += (heap_size(bridge) + heap_size(upcall_type)
+             + heap_size(in_port_name) + heap_size(datapath)
+             + heap_size(translation) + heap_size(path)
+             + heap_size(xlate_error) + heap_size(install_reason)
+             + heap_size(node_text));
+    if (nodes.capacity()) {
+        size += malloc_size(nodes.capacity() * sizeof(TranslationNode));
+    }
     return size;
+}
+
+RoundPtr
+make_stored_round(Round round, const std::shared_ptr<EngineShared> &shared)
+{
+    uint64_t size = round.stored_size();
+    shared->bytes.fetch_add(size, std::memory_order_relaxed);
+    /* If this throws, the deleter runs and gives the accounting back. */
+    return RoundPtr(new Round(std::move(round)),
+                    StoredRoundDeleter{shared, size});
 }
 
 int
@@ -241,7 +299,7 @@ uptrace_session::store_round(uint64_t id, const RoundPtr &round)
     uint64_t max = config_.max_trace_size;
     if (max && trace.size + size > max) {
         uint64_t budget = max > trace.size ? max - trace.size : 0;
-        stored = truncate_round(*round, budget, max);
+        stored = truncate_round(*round, budget, max, shared_);
         if (!trace.truncated) {
             trace.truncated = true;
             n_truncated_++;
@@ -449,12 +507,17 @@ uptrace_session::take_token_locked(int64_t now_ms)
 }
 
 void
-uptrace_session::account_locked(int64_t traces, int64_t rounds, int64_t bytes)
+uptrace_session::account_locked(int64_t traces, int64_t rounds,
+                                int64_t bytes)
 {
+    /* The session's bytes include its rounds', which the engine's total
+     * counts once per round (make_stored_round()), however many sessions
+     * store it: only the traces themselves are added to it here. */
     bytes_ += bytes;
     shared_->n_traces.fetch_add(traces, std::memory_order_relaxed);
     shared_->n_rounds.fetch_add(rounds, std::memory_order_relaxed);
-    shared_->bytes.fetch_add(bytes, std::memory_order_relaxed);
+    shared_->bytes.fetch_add(traces * static_cast<int64_t>(TRACE_OVERHEAD),
+                             std::memory_order_relaxed);
     generation_++;
 }
 

@@ -75,7 +75,15 @@ struct Trace {
     std::vector<RoundPtr> rounds;   /* Ordered by Round::seq. */
 };
 
-constexpr uint64_t TRACE_OVERHEAD = sizeof(Trace) + 64;
+/* A trace: its node in the session's map. */
+constexpr uint64_t TRACE_OVERHEAD = ((sizeof(Trace) + 48 + 8 + 15)
+                                     & ~UINT64_C(15));
+
+/* Makes 'round' a stored round, accounted in the bytes of 'shared' as long
+ * as it lives: once, however many traces of however many sessions hold
+ * it. */
+RoundPtr make_stored_round(Round round,
+                           const std::shared_ptr<EngineShared> &shared);
 
 } /* namespace uptrace */
 
