@@ -154,7 +154,14 @@ capture_continue(uptrace_engine *engine, uint32_t recirc_id,
 void
 capture_commit(std::unique_ptr<uptrace_capture> capture)
 {
-    RoundPtr round = make_stored_round(std::move(capture->round),
+    Round &filled = capture->round;
+    if (filled.nodes.capacity() > filled.nodes.size() + 8) {
+        filled.nodes.shrink_to_fit();
+    }
+    if (filled.node_text.capacity() > filled.node_text.size() + 256) {
+        filled.node_text.shrink_to_fit();
+    }
+    RoundPtr round = make_stored_round(std::move(filled),
                                        capture->engine->shared());
     for (const auto &target : capture->targets) {
         target.session->store_round(target.trace_id, round);
@@ -239,6 +246,12 @@ uptrace_capture_add_node(struct uptrace_capture *capture,
 {
     call_from_c_void([&] {
         Round &round = capture->round;
+        if (round.nodes.empty()) {
+            /* Enough for most translations: no reallocation as they
+             * grow.  The surplus is given back at commit. */
+            round.nodes.reserve(32);
+            round.node_text.reserve(2048);
+        }
         TranslationNode node;
         node.type = static_cast<uint8_t>(type);
         node.depth = static_cast<uint16_t>(std::min(depth, 0xffffu));

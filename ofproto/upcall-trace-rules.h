@@ -31,6 +31,7 @@
  *
  * The hooks in ofproto-dpif-xlate.c and ofproto-dpif.c are patches/0008. */
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -57,6 +58,14 @@ bool upcall_trace_rules_format_rule(const struct xlate_in *,
 bool upcall_trace_rules_report_action(const struct xlate_in *,
                                       const struct rule_dpif *,
                                       const struct ofpact *a);
+
+/* Hook of xlate_report(): if 'xin' is traced by live upcall tracing,
+ * returns the malloc()'d text of 'format' and 'args', as xvasprintf() would
+ * (one pass for the literal text and the plain conversions most reports
+ * use, %s, %d, %u, %x and their 'l' and 'z' forms; vsnprintf() otherwise).
+ * Returns NULL, without reading 'args', otherwise. */
+char *upcall_trace_rules_format(const struct xlate_in *, const char *format,
+                                va_list args);
 
 /* Hook of rule_dealloc(): forgets the text of 'rule'. */
 void upcall_trace_rules_forget(const struct rule_dpif *);

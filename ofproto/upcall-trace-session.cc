@@ -264,7 +264,7 @@ uptrace_session::admit_new_trace(bool partial, int64_t now_ms, int64_t wall_ms,
     }
 
     uint64_t id = next_trace_id.fetch_add(1, std::memory_order_relaxed);
-    traces_.emplace(id, Trace(partial, now_ms));
+    traces_.emplace(id, std::make_shared<Trace>(partial, now_ms));
     account_locked(1, 0, TRACE_OVERHEAD);
     n_traces_total_++;
     last_trace_id_ = id;
@@ -293,7 +293,7 @@ uptrace_session::store_round(uint64_t id, const RoundPtr &round)
         return;
     }
 
-    Trace &trace = it->second;
+    Trace &trace = mutable_trace_locked(it);
     RoundPtr stored = round;
     uint64_t size = round->stored_size();
     uint64_t max = config_.max_trace_size;
@@ -328,7 +328,7 @@ uptrace_session::forget_empty_trace(uint64_t id)
 {
     MutexGuard guard(&mutex_);
     auto it = traces_.find(id);
-    if (it != traces_.end() && it->second.rounds.empty()) {
+    if (it != traces_.end() && it->second->rounds.empty()) {
         erase_trace_locked(it);
         generation_++;
     }
@@ -431,25 +431,46 @@ uptrace_session::view(int64_t now_ms)
 void
 uptrace_session::collect_traces(int64_t now_ms, std::vector<TraceView> *views)
 {
-    MutexGuard guard(&mutex_);
-    expire_traces_locked(now_ms);
-    for (const auto &[id, trace] : traces_) {
-        if (!trace.rounds.empty()) {
-            views->push_back(make_view_locked(id, trace));
+    /* Only pointers are copied under the lock, so that a reader of many
+     * traces delays no capture: the views are made after. */
+    std::vector<std::pair<uint64_t, std::shared_ptr<const Trace>>> snapshot;
+    std::string name, bridge;
+    {
+        MutexGuard guard(&mutex_);
+        expire_traces_locked(now_ms);
+        snapshot.reserve(traces_.size());
+        for (const auto &[id, trace] : traces_) {
+            if (!trace->rounds.empty()) {
+                snapshot.emplace_back(id, trace);
+            }
         }
+        name = config_.name;
+        bridge = config_.bridge;
+    }
+
+    views->reserve(views->size() + snapshot.size());
+    for (const auto &[id, trace] : snapshot) {
+        views->push_back(make_view(id, *trace, name, bridge));
     }
 }
 
 bool
 uptrace_session::find_trace(uint64_t id, int64_t now_ms, TraceView *view)
 {
-    MutexGuard guard(&mutex_);
-    expire_traces_locked(now_ms);
-    auto it = traces_.find(id);
-    if (it == traces_.end() || it->second.rounds.empty()) {
-        return false;
+    std::shared_ptr<const Trace> trace;
+    std::string name, bridge;
+    {
+        MutexGuard guard(&mutex_);
+        expire_traces_locked(now_ms);
+        auto it = traces_.find(id);
+        if (it == traces_.end() || it->second->rounds.empty()) {
+            return false;
+        }
+        trace = it->second;
+        name = config_.name;
+        bridge = config_.bridge;
     }
-    *view = make_view_locked(id, it->second);
+    *view = make_view(id, *trace, name, bridge);
     return true;
 }
 
@@ -522,9 +543,10 @@ uptrace_session::account_locked(int64_t traces, int64_t rounds,
 }
 
 void
-uptrace_session::erase_trace_locked(std::map<uint64_t, Trace>::iterator it)
+uptrace_session::erase_trace_locked(
+    std::map<uint64_t, std::shared_ptr<Trace>>::iterator it)
 {
-    const Trace &trace = it->second;
+    const Trace &trace = *it->second;
     account_locked(-1, -static_cast<int64_t>(trace.rounds.size()),
                    -static_cast<int64_t>(trace.size + TRACE_OVERHEAD));
     traces_.erase(it);
@@ -538,7 +560,7 @@ uptrace_session::expire_traces_locked(int64_t now_ms)
     }
     for (auto it = traces_.begin(); it != traces_.end();) {
         auto next = std::next(it);
-        if (now_ms - it->second.last_monotonic_ms
+        if (now_ms - it->second->last_monotonic_ms
             > config_.retention_ms) {
             erase_trace_locked(it);
             n_expired_++;
@@ -556,13 +578,25 @@ uptrace_session::release_in_destructor()
     }
 }
 
+Trace &
+uptrace_session::mutable_trace_locked(
+    std::map<uint64_t, std::shared_ptr<Trace>>::iterator it)
+{
+    /* A reader may hold the trace: copy it, the rounds are shared. */
+    if (it->second.use_count() > 1) {
+        it->second = std::make_shared<Trace>(*it->second);
+    }
+    return *it->second;
+}
+
 TraceView
-uptrace_session::make_view_locked(uint64_t id, const Trace &trace) const
+uptrace_session::make_view(uint64_t id, const Trace &trace,
+                           const std::string &name, const std::string &bridge)
 {
     TraceView view;
     view.id = id;
-    view.session = config_.name;
-    view.bridge = config_.bridge;
+    view.session = name;
+    view.bridge = bridge;
     view.partial = trace.partial;
     view.truncated = trace.truncated;
     view.rounds = trace.rounds;
