@@ -289,6 +289,30 @@ void uptrace_capture_set_translation(struct uptrace_capture *,
 /* What identifies the path for upcall/trace/summary: the tables and rules
  * hit, one per line.  The datapath actions are added by the engine. */
 void uptrace_capture_set_path(struct uptrace_capture *, const char *path);
+
+/* The types of the nodes of a translation tree, as ofproto/trace's "enum
+ * oftrace_node_type". */
+enum uptrace_node_type {
+    UPTRACE_NODE_BRIDGE,        /* Printed with an underline; in the path. */
+    UPTRACE_NODE_TABLE,         /* A rule hit in a table; in the path. */
+    UPTRACE_NODE_THAW,          /* Thawing a frozen state; in the path. */
+    UPTRACE_NODE_BUCKET,        /* A group bucket; in the path. */
+    UPTRACE_NODE_ACTION,
+    UPTRACE_NODE_DETAIL,        /* Printed after " -> ". */
+    UPTRACE_NODE_WARN,          /* Printed after " >> ". */
+    UPTRACE_NODE_ERROR,         /* Printed between ">>>> " and " <<<<". */
+};
+
+/* Instead of uptrace_capture_set_translation() and _set_path(): appends one
+ * node of the translation tree, in depth-first order, 'depth' being 0 for a
+ * top-level node and its parent's plus one otherwise.  The 'size' bytes of
+ * 'text' are copied.  The engine stores the tree as it is and renders the
+ * translation (exactly as ofproto/trace prints the tree) and the path only
+ * when the round is read, so that a capture thread spends no time
+ * formatting. */
+void uptrace_capture_add_node(struct uptrace_capture *,
+                              enum uptrace_node_type, unsigned int depth,
+                              const char *text, size_t size);
 /* The translation error, or NULL if translation succeeded. */
 void uptrace_capture_set_xlate_error(struct uptrace_capture *,
                                      const char *error);
