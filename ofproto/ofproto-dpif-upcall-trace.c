@@ -44,6 +44,7 @@
 #include "upcall-trace-blob.h"
 #include "upcall-trace-index.h"
 #include "util.h"
+#include "uuid.h"
 
 VLOG_DEFINE_THIS_MODULE(upcall_trace);
 
@@ -182,20 +183,16 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
 
     ofproto_append_ports_to_map(&map, ofproto->up.ports);
     if (filter && filter[0]) {
-        struct flow_wildcards wc;
-        struct flow flow;
-        char *error;
+        char *error = upcall_trace_filter_parse(
+            filter, &map, ofproto_get_tun_tab(&ofproto->up),
+            &binding->match);
 
-        error = parse_ofp_exact_flow(&flow, &wc,
-                                     ofproto_get_tun_tab(&ofproto->up),
-                                     filter, &map);
         if (error) {
             *msgp = xasprintf("filter \"%s\": %s", filter, error);
             free(error);
             result = UPCALL_TRACE_BAD_FILTER;
             goto out;
         }
-        match_init(&binding->match, &flow, &wc);
     } else {
         match_init_catchall(&binding->match);
     }
@@ -413,6 +410,26 @@ collect_recirc_ids(const struct nlattr *actions, size_t actions_len,
 
 /* The upcall path. */
 
+/* Stores in '*flow' the flow at the start of the thawed round that 'xin'
+ * is about to translate, as the OpenFlow pipeline sees it: the upcall's
+ * flow with the frozen pipeline metadata (in_port, registers, metadata,
+ * tunnel) restored and the conntrack fields cleared if the frozen pipeline
+ * had not gone through conntrack, as xlate_actions() will do. */
+static void
+thawed_flow(const struct xlate_in *xin, const struct frozen_state *state,
+            struct flow *flow)
+{
+    *flow = xin->flow;
+    flow->tunnel = state->metadata.tunnel;
+    flow->tunnel.metadata.tab = xin->flow.tunnel.metadata.tab;
+    flow->metadata = state->metadata.metadata;
+    memcpy(flow->regs, state->metadata.regs, sizeof flow->regs);
+    flow->in_port.ofp_port = state->metadata.in_port;
+    if (!state->conntracked) {
+        flow_clear_conntrack(flow);
+    }
+}
+
 struct upcall_trace *
 upcall_trace_begin(const struct ofproto_dpif *ofproto,
                    const struct flow *flow, const struct dp_packet *packet,
@@ -423,23 +440,44 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         = ovsrcu_get(struct upcall_trace_index *, &trace_index);
     const struct upcall_trace_bridge *bridge
         = index ? upcall_trace_index_find(index, &ofproto->uuid) : NULL;
+    const struct upcall_trace_bridge *match_bridge = bridge;
     struct uptrace_session *stub[16];
     struct uptrace_session **sessions = stub;
     struct uptrace_capture *capture = NULL;
+    const struct flow *match_flow;
     size_t n_sessions = 0;
+    struct flow buf;
     bool expected;
 
     if (!packet) {
         return NULL;
     }
 
+    /* The filters are matched on the flow at the start of the round, on the
+     * bridge it runs on: after a thaw, the bridge the pipeline was frozen
+     * on, with the registers, metadata and in_port it had then (built only
+     * if some filter of that bridge looks at them). */
+    match_flow = &xin->flow;
+    if (xin->frozen_state && index) {
+        const struct frozen_state *state = xin->frozen_state;
+
+        if (!uuid_equals(&state->ofproto_uuid, &ofproto->uuid)) {
+            match_bridge = upcall_trace_index_find(index,
+                                                   &state->ofproto_uuid);
+        }
+        if (match_bridge
+            && upcall_trace_bridge_needs_thaw_fields(match_bridge)) {
+            thawed_flow(xin, state, &buf);
+            match_flow = &buf;
+        }
+    }
+
     /* Decide first, cheaply: a later round of a traced packet, whatever
-     * the filters say, or a match of some session's filter.  The filters
-     * use OpenFlow port numbers: 'xin->flow' has them. */
+     * the filters say, or a match of some session's filter. */
     expected = (flow->recirc_id
                 && uptrace_engine_expects(engine, flow->recirc_id));
-    if (!expected && bridge) {
-        n_sessions = upcall_trace_bridge_match(bridge, &xin->flow, stub,
+    if (!expected && match_bridge) {
+        n_sessions = upcall_trace_bridge_match(match_bridge, match_flow, stub,
                                                ARRAY_SIZE(stub), &sessions);
     }
     if (!expected && !n_sessions) {
@@ -469,11 +507,10 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
         capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
                                            &info);
-        if (!capture && bridge) {
+        if (!capture && match_bridge) {
             /* Expected, but not this packet: it may still match. */
-            n_sessions = upcall_trace_bridge_match(bridge, &xin->flow, stub,
-                                                   ARRAY_SIZE(stub),
-                                                   &sessions);
+            n_sessions = upcall_trace_bridge_match(
+                match_bridge, match_flow, stub, ARRAY_SIZE(stub), &sessions);
         }
     }
     if (!capture && n_sessions) {
