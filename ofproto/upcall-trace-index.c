@@ -18,8 +18,6 @@
 
 #include "upcall-trace-index.h"
 
-#include "classifier.h"
-#include "classifier-private.h"
 #include "flow.h"
 #include "nx-match.h"
 #include "openvswitch/dynamic-string.h"
@@ -247,7 +245,50 @@ struct trace_rule {
 struct mask_group {
     const struct minimask *mask;        /* The first rule's. */
     struct hmap rules;                  /* Of "struct trace_rule". */
+
+    /* The 64-bit words of "struct flow" that 'mask' covers, and their masks,
+     * to hash a flow without walking the minimask's maps. */
+    size_t n_words;
+    uint8_t *words;
+    uint64_t *word_masks;
 };
+
+BUILD_ASSERT_DECL(FLOW_U64S <= UINT8_MAX + 1);
+
+/* Hashes the words of 'flow' that 'group' masks.  Only equality matters
+ * (a hash match is confirmed with minimatch_matches_flow()), so a
+ * multiply-xorshift mix, a few instructions per word, is enough; the high
+ * half is folded in because hmap uses the low bits. */
+static inline uint32_t
+group_hash_flow(const struct mask_group *group, const uint64_t *flow_u64)
+{
+    uint64_t acc = group->n_words;
+
+    for (size_t i = 0; i < group->n_words; i++) {
+        acc = (acc ^ (flow_u64[group->words[i]] & group->word_masks[i]))
+              * UINT64_C(0x9e3779b97f4a7c15);
+        acc ^= acc >> 29;
+    }
+    return acc ^ (acc >> 32);
+}
+
+static void
+group_init_words(struct mask_group *group)
+{
+    const uint64_t *masks = miniflow_get_values(&group->mask->masks);
+    size_t idx, n = 0;
+
+    group->n_words = miniflow_n_values(&group->mask->masks);
+    group->words = xmalloc(MAX(group->n_words, 1) * sizeof *group->words);
+    group->word_masks = xmalloc(MAX(group->n_words, 1)
+                                * sizeof *group->word_masks);
+    FLOWMAP_FOR_EACH_INDEX (idx, group->mask->masks.map) {
+        group->words[n] = idx;
+        group->word_masks[n] = masks[n];
+        n++;
+    }
+    ovs_assert(n == group->n_words);
+}
 
 struct upcall_trace_bridge {
     struct hmap_node node;              /* In 'upcall_trace_index.bridges'. */
@@ -343,9 +384,10 @@ upcall_trace_index_add(struct upcall_trace_index *index,
         bridge->groups[bridge->n_groups++] = group;
         group->mask = rule->match.mask;
         hmap_init(&group->rules);
+        group_init_words(group);
     }
     hmap_insert(&group->rules, &rule->node,
-                miniflow_hash_in_minimask(rule->match.flow, group->mask, 0));
+                group_hash_flow(group, (const uint64_t *) &match->flow));
     return ports;
 }
 
@@ -369,6 +411,8 @@ upcall_trace_index_destroy(struct upcall_trace_index *index)
                 rules[n++] = rule;
             }
             hmap_destroy(&bridge->groups[i]->rules);
+            free(bridge->groups[i]->words);
+            free(bridge->groups[i]->word_masks);
             free(bridge->groups[i]);
         }
         for (size_t i = 0; i < n; i++) {
@@ -410,7 +454,7 @@ upcall_trace_bridge_match(const struct upcall_trace_bridge *bridge,
 
     for (size_t i = 0; i < bridge->n_groups; i++) {
         const struct mask_group *group = bridge->groups[i];
-        uint32_t hash = flow_hash_in_minimask(flow, group->mask, 0);
+        uint32_t hash = group_hash_flow(group, (const uint64_t *) flow);
         const struct trace_rule *rule;
 
         HMAP_FOR_EACH_WITH_HASH (rule, node, hash, &group->rules) {
