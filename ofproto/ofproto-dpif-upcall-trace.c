@@ -20,6 +20,7 @@
 
 #include <errno.h>
 
+#include "coverage.h"
 #include "dp-packet.h"
 #include "dpif.h"
 #include "flow.h"
@@ -48,6 +49,9 @@
 #include "uuid.h"
 
 VLOG_DEFINE_THIS_MODULE(upcall_trace);
+
+/* Matching sessions skipped because they could not start a trace. */
+COVERAGE_DEFINE(upcall_trace_closed);
 
 static struct uptrace_engine *engine;
 
@@ -491,12 +495,20 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     }
 
     /* Decide first, cheaply: a later round of a traced packet, whatever
-     * the filters say, or a match of some session's filter. */
+     * the filters say, or a match of some session's filter, of a session
+     * that can start a trace now. */
     expected = (flow->recirc_id
                 && uptrace_engine_expects(engine, flow->recirc_id));
-    if (!expected && match_bridge) {
+    if (match_bridge) {
         n_sessions = upcall_trace_bridge_match(match_bridge, match_flow, stub,
                                                ARRAY_SIZE(stub), &sessions);
+        if (n_sessions) {
+            size_t n_open = uptrace_sessions_drop_closed(engine, sessions,
+                                                         n_sessions);
+
+            COVERAGE_ADD(upcall_trace_closed, n_sessions - n_open);
+            n_sessions = n_open;
+        }
     }
     if (!expected && !n_sessions) {
         if (sessions != stub) {
@@ -525,10 +537,10 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
         capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
                                            &info);
-        if (!capture && match_bridge) {
-            /* Expected, but not this packet: it may still match. */
-            n_sessions = upcall_trace_bridge_match(
-                match_bridge, match_flow, stub, ARRAY_SIZE(stub), &sessions);
+        if (capture && n_sessions) {
+            /* Sessions that do not trace this packet yet but whose filter
+             * matches this round start a trace here. */
+            uptrace_capture_add_sessions(capture, sessions, n_sessions, true);
         }
     }
     if (!capture && n_sessions) {
