@@ -157,11 +157,45 @@ port_owner(const char *port)
     return owner;
 }
 
+/* The port names of the bridge the last filter was compiled for, kept
+ * until upcall_trace_set_bindings() ends the configuration pass, so that a
+ * pass over many sessions of one bridge builds (and frees) them once. */
+static struct ofputil_port_map compile_ports
+    = OFPUTIL_PORT_MAP_INITIALIZER(&compile_ports);
+static struct uuid compile_ports_bridge;
+static size_t compile_ports_n;
+static bool compile_ports_valid;
+
+static const struct ofputil_port_map *
+compile_port_map(const struct ofproto_dpif *ofproto)
+{
+    if (!compile_ports_valid
+        || !uuid_equals(&compile_ports_bridge, &ofproto->uuid)
+        || compile_ports_n != hmap_count(&ofproto->up.ports)) {
+        ofputil_port_map_destroy(&compile_ports);
+        ofputil_port_map_init(&compile_ports);
+        ofproto_append_ports_to_map(&compile_ports, ofproto->up.ports);
+        compile_ports_bridge = ofproto->uuid;
+        compile_ports_n = hmap_count(&ofproto->up.ports);
+        compile_ports_valid = true;
+    }
+    return &compile_ports;
+}
+
+static void
+compile_port_map_clear(void)
+{
+    if (compile_ports_valid) {
+        ofputil_port_map_destroy(&compile_ports);
+        ofputil_port_map_init(&compile_ports);
+        compile_ports_valid = false;
+    }
+}
+
 enum upcall_trace_compile_result
 upcall_trace_compile(const char *bridge, const char *port, const char *filter,
                      struct upcall_trace_binding *binding, char **msgp)
 {
-    struct ofputil_port_map map = OFPUTIL_PORT_MAP_INITIALIZER(&map);
     enum upcall_trace_compile_result result = UPCALL_TRACE_COMPILED;
     ofp_port_t ofp_port = OFPP_NONE;
     struct ofproto_dpif *ofproto;
@@ -192,11 +226,10 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
         ofproto_port_destroy(&ofproto_port);
     }
 
-    ofproto_append_ports_to_map(&map, ofproto->up.ports);
     if (filter && filter[0]) {
         char *error = upcall_trace_filter_parse(
-            filter, &map, ofproto_get_tun_tab(&ofproto->up),
-            &binding->match);
+            filter, compile_port_map(ofproto),
+            ofproto_get_tun_tab(&ofproto->up), &binding->match);
 
         if (error) {
             *msgp = xasprintf("filter \"%s\": %s", filter, error);
@@ -225,7 +258,6 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
     binding->ofproto_uuid = ofproto->uuid;
 
 out:
-    ofputil_port_map_destroy(&map);
     return result;
 }
 
@@ -243,6 +275,9 @@ upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
 {
     struct upcall_trace_index *index = upcall_trace_index_create();
     struct upcall_trace_index *old;
+
+    /* The configuration pass is over: ports may change before the next. */
+    compile_port_map_clear();
 
     for (size_t i = 0; i < n; i++) {
         const struct upcall_trace_binding *b = &bindings[i];
