@@ -246,53 +246,139 @@ struct mask_group {
     const struct minimask *mask;        /* The first rule's. */
     struct hmap rules;                  /* Of "struct trace_rule". */
 
-    /* The 64-bit words of "struct flow" that 'mask' covers, and their masks,
-     * to hash a flow without walking the minimask's maps. */
-    size_t n_words;
+    /* The 64-bit words of "struct flow" that 'mask' covers, their masks and
+     * the first rule's masked values.  Only the words whose value differs
+     * between the group's rules are hashed: the first 'n_varying' of
+     * 'words' (a flow that differs in another word fails
+     * minimatch_matches_flow(), which confirms every hash match). */
+    size_t n_words, n_varying;
     uint8_t *words;
     uint64_t *word_masks;
+    uint64_t *first_values;
 };
 
 BUILD_ASSERT_DECL(FLOW_U64S <= UINT8_MAX + 1);
 
-/* Hashes the words of 'flow' that 'group' masks.  Only equality matters
- * (a hash match is confirmed with minimatch_matches_flow()), so a
- * multiply-xorshift mix, a few instructions per word, is enough; the high
- * half is folded in because hmap uses the low bits. */
+/* A multiply-xorshift mix, a few instructions per word: only equality
+ * matters, and hmap uses the low bits, into which the high half is
+ * folded. */
 static inline uint32_t
-group_hash_flow(const struct mask_group *group, const uint64_t *flow_u64)
+mix_finish(uint64_t acc)
 {
-    uint64_t acc = group->n_words;
-
-    for (size_t i = 0; i < group->n_words; i++) {
-        acc = (acc ^ (flow_u64[group->words[i]] & group->word_masks[i]))
-              * UINT64_C(0x9e3779b97f4a7c15);
-        acc ^= acc >> 29;
-    }
     return acc ^ (acc >> 32);
 }
 
-static void
-group_init_words(struct mask_group *group)
+static inline uint64_t
+mix_word(uint64_t acc, uint64_t word)
 {
-    const uint64_t *masks = miniflow_get_values(&group->mask->masks);
+    acc = (acc ^ word) * UINT64_C(0x9e3779b97f4a7c15);
+    return acc ^ (acc >> 29);
+}
+
+/* Hashes the varying words of 'flow' in 'group'. */
+static inline uint32_t
+group_hash_flow(const struct mask_group *group, const uint64_t *flow_u64)
+{
+    uint64_t acc = 0;
+
+    for (size_t i = 0; i < group->n_varying; i++) {
+        acc = mix_word(acc, (flow_u64[group->words[i]]
+                             & group->word_masks[i]));
+    }
+    return mix_finish(acc);
+}
+
+/* Hashes the varying words of 'rule', which belongs to 'group'. */
+static uint32_t
+group_hash_rule(const struct mask_group *group, const struct trace_rule *rule)
+{
+    uint64_t acc = 0;
+
+    for (size_t i = 0; i < group->n_varying; i++) {
+        acc = mix_word(acc, (miniflow_get(rule->match.flow, group->words[i])
+                             & group->word_masks[i]));
+    }
+    return mix_finish(acc);
+}
+
+static struct mask_group *
+group_create(const struct minimask *mask)
+{
+    struct mask_group *group = xzalloc(sizeof *group);
+    const uint64_t *masks = miniflow_get_values(&mask->masks);
     size_t idx, n = 0;
 
-    group->n_words = miniflow_n_values(&group->mask->masks);
+    group->mask = mask;
+    hmap_init(&group->rules);
+    group->n_words = miniflow_n_values(&mask->masks);
     group->words = xmalloc(MAX(group->n_words, 1) * sizeof *group->words);
     group->word_masks = xmalloc(MAX(group->n_words, 1)
                                 * sizeof *group->word_masks);
-    FLOWMAP_FOR_EACH_INDEX (idx, group->mask->masks.map) {
+    group->first_values = xmalloc(MAX(group->n_words, 1)
+                                  * sizeof *group->first_values);
+    FLOWMAP_FOR_EACH_INDEX (idx, mask->masks.map) {
         group->words[n] = idx;
         group->word_masks[n] = masks[n];
         n++;
     }
     ovs_assert(n == group->n_words);
+    return group;
+}
+
+/* Adds 'rule' to 'group'.  If the rule makes some word vary in the group,
+ * rehashes the group's rules. */
+static void
+group_add(struct mask_group *group, struct trace_rule *rule)
+{
+    bool rehash = false;
+
+    for (size_t i = group->n_varying; i < group->n_words; i++) {
+        uint64_t value = (miniflow_get(rule->match.flow, group->words[i])
+                          & group->word_masks[i]);
+
+        if (hmap_is_empty(&group->rules)) {
+            group->first_values[i] = value;
+        } else if (value != group->first_values[i]) {
+            /* Varying from now on: move it among the first words. */
+            size_t j = group->n_varying++;
+            uint8_t word = group->words[i];
+            uint64_t mask = group->word_masks[i];
+            uint64_t first = group->first_values[i];
+
+            group->words[i] = group->words[j];
+            group->word_masks[i] = group->word_masks[j];
+            group->first_values[i] = group->first_values[j];
+            group->words[j] = word;
+            group->word_masks[j] = mask;
+            group->first_values[j] = first;
+            rehash = true;
+        }
+    }
+
+    if (rehash) {
+        struct hmap old = HMAP_INITIALIZER(&old);
+        struct trace_rule *r;
+
+        hmap_swap(&old, &group->rules);
+        HMAP_FOR_EACH_POP (r, node, &old) {
+            hmap_insert(&group->rules, &r->node, group_hash_rule(group, r));
+        }
+        hmap_destroy(&old);
+    }
+    hmap_insert(&group->rules, &rule->node, group_hash_rule(group, rule));
+}
+
+static void
+group_destroy(struct mask_group *group)
+{
+    hmap_destroy(&group->rules);
+    free(group->words);
+    free(group->word_masks);
+    free(group->first_values);
+    free(group);
 }
 
 struct upcall_trace_bridge {
-    struct hmap_node node;              /* In 'upcall_trace_index.bridges'. */
-    struct uuid ofproto_uuid;
     struct mask_group **groups;         /* Not moved: an hmap cannot be. */
     size_t n_groups, allocated_groups;
     size_t n_rules;
@@ -311,21 +397,10 @@ upcall_trace_index_create(void)
 {
     struct upcall_trace_index *index = xmalloc(sizeof *index);
 
-    hmap_init(&index->bridges);
+    index->uuids = NULL;
+    index->bridges = NULL;
+    index->n_bridges = 0;
     return index;
-}
-
-static struct upcall_trace_bridge *
-bridge_find(const struct upcall_trace_index *index, const struct uuid *uuid)
-{
-    struct upcall_trace_bridge *bridge;
-
-    HMAP_FOR_EACH_WITH_HASH (bridge, node, uuid_hash(uuid), &index->bridges) {
-        if (uuid_equals(&bridge->ofproto_uuid, uuid)) {
-            return bridge;
-        }
-    }
-    return NULL;
 }
 
 static bool
@@ -350,15 +425,21 @@ upcall_trace_index_add(struct upcall_trace_index *index,
                        const struct uuid *uuid, const struct match *match,
                        struct uptrace_session *session)
 {
-    struct upcall_trace_bridge *bridge = bridge_find(index, uuid);
+    struct upcall_trace_bridge *bridge = CONST_CAST(
+        struct upcall_trace_bridge *, upcall_trace_index_find(index, uuid));
     struct ofputil_port_map *ports = NULL;
     struct mask_group *group = NULL;
 
     if (!bridge) {
+        size_t n = index->n_bridges++;
+
         bridge = xzalloc(sizeof *bridge);
-        bridge->ofproto_uuid = *uuid;
         ofputil_port_map_init(&bridge->ports);
-        hmap_insert(&index->bridges, &bridge->node, uuid_hash(uuid));
+        index->uuids = xrealloc(index->uuids, (n + 1) * sizeof *index->uuids);
+        index->bridges = xrealloc(index->bridges,
+                                  (n + 1) * sizeof *index->bridges);
+        index->uuids[n] = *uuid;
+        index->bridges[n] = bridge;
         ports = &bridge->ports;
     }
 
@@ -380,26 +461,22 @@ upcall_trace_index_add(struct upcall_trace_index *index,
                                         &bridge->allocated_groups,
                                         sizeof *bridge->groups);
         }
-        group = xmalloc(sizeof *group);
+        group = group_create(rule->match.mask);
         bridge->groups[bridge->n_groups++] = group;
-        group->mask = rule->match.mask;
-        hmap_init(&group->rules);
-        group_init_words(group);
     }
-    hmap_insert(&group->rules, &rule->node,
-                group_hash_flow(group, (const uint64_t *) &match->flow));
+    group_add(group, rule);
     return ports;
 }
 
 void
 upcall_trace_index_destroy(struct upcall_trace_index *index)
 {
-    struct upcall_trace_bridge *bridge;
-
     if (!index) {
         return;
     }
-    HMAP_FOR_EACH_POP (bridge, node, &index->bridges) {
+    for (size_t b = 0; b < index->n_bridges; b++) {
+        struct upcall_trace_bridge *bridge = index->bridges[b];
+
         /* A group's mask belongs to one of its rules: free rules last. */
         struct trace_rule **rules = xmalloc(bridge->n_rules * sizeof *rules);
         size_t n = 0;
@@ -410,10 +487,7 @@ upcall_trace_index_destroy(struct upcall_trace_index *index)
             HMAP_FOR_EACH_POP (rule, node, &bridge->groups[i]->rules) {
                 rules[n++] = rule;
             }
-            hmap_destroy(&bridge->groups[i]->rules);
-            free(bridge->groups[i]->words);
-            free(bridge->groups[i]->word_masks);
-            free(bridge->groups[i]);
+            group_destroy(bridge->groups[i]);
         }
         for (size_t i = 0; i < n; i++) {
             minimatch_destroy(&rules[i]->match);
@@ -425,15 +499,9 @@ upcall_trace_index_destroy(struct upcall_trace_index *index)
         ofputil_port_map_destroy(&bridge->ports);
         free(bridge);
     }
-    hmap_destroy(&index->bridges);
+    free(index->uuids);
+    free(index->bridges);
     free(index);
-}
-
-const struct upcall_trace_bridge *
-upcall_trace_index_find(const struct upcall_trace_index *index,
-                        const struct uuid *uuid)
-{
-    return bridge_find(index, uuid);
 }
 
 bool

@@ -33,21 +33,23 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "openvswitch/hmap.h"
 #include "openvswitch/types.h"
+#include "uuid.h"
 
 struct flow;
 struct match;
 struct ofputil_port_map;
 struct tun_table;
 struct uptrace_session;
-struct uuid;
 
 /* An index.  Its members are private to upcall-trace-index.c: it is defined
  * here only because ovsrcu_postpone(), in the shim, needs a complete type to
  * check its argument. */
 struct upcall_trace_index {
-    struct hmap bridges;        /* Of "struct upcall_trace_bridge". */
+    /* Bridges are few: a lookup compares uuids in an array. */
+    struct uuid *uuids;                     /* The bridges' ofproto uuids. */
+    struct upcall_trace_bridge **bridges;   /* Their sessions. */
+    size_t n_bridges;
 };
 
 /* The sessions of one bridge in an index. */
@@ -99,8 +101,17 @@ void upcall_trace_index_destroy(struct upcall_trace_index *index);
 
 /* The sessions of the bridge with ofproto-dpif uuid 'bridge', or NULL if it
  * has none. */
-const struct upcall_trace_bridge *upcall_trace_index_find(
-    const struct upcall_trace_index *index, const struct uuid *bridge);
+static inline const struct upcall_trace_bridge *
+upcall_trace_index_find(const struct upcall_trace_index *index,
+                        const struct uuid *bridge)
+{
+    for (size_t i = 0; i < index->n_bridges; i++) {
+        if (uuid_equals(&index->uuids[i], bridge)) {
+            return index->bridges[i];
+        }
+    }
+    return NULL;
+}
 
 /* Returns the number of sessions of 'bridge' whose match 'flow' satisfies,
  * in the order they were added, and stores them in '*sessionsp': 'stub'
