@@ -33,9 +33,10 @@
 
 /* Rendering of the upcall trace engine's reading functions.
  *
- * Everything here works on copies taken by the store (upcall-trace-engine.cc)
- * and runs with no lock held.  Blobs are turned into text only here, through
- * the engine's formatter, or in hexadecimal if there is none or it fails.
+ * Everything here works on copies taken by the store
+ * (upcall-trace-engine-read.cc) and runs with no lock held.  Blobs are
+ * turned into text only here, through the engine's formatter, or in
+ * hexadecimal if there is none or it fails.
  *
  * Times are UTC.  Trace ids are shown in hexadecimal in text ("0x1f") and as
  * numbers in JSON.

@@ -18,7 +18,8 @@
 #define OFPROTO_UPCALL_TRACE_ENGINE_HH 1
 
 /* Internal C++ interface between the store of the upcall trace engine
- * (upcall-trace-engine.cc) and its rendering (upcall-trace-engine-render.cc).
+ * (sessions, rounds, reading: see upcall-trace-engine.cc for the map of its
+ * files) and its rendering (upcall-trace-engine-render.cc).
  *
  * The store hands the renderer plain copies ("views") taken under its locks;
  * the renderer formats them with no lock held, so that formatting, which

@@ -19,10 +19,10 @@
 
 /* Live upcall tracing engine: the C interface.
  *
- * The engine (ofproto/upcall-trace-engine.cc, C++17) stores what the upcall
- * path captured: sessions, their traces, the rounds of each trace, the
- * expectations that link a recirculated packet back to its trace, and every
- * bound the configuration sets.  It knows nothing of Open vSwitch's internal
+ * The engine (ofproto/upcall-trace-engine.cc and the files it lists, C++17)
+ * stores what the upcall path captured: sessions, their traces, the rounds of
+ * each trace, the expectations that link a recirculated packet back to its
+ * trace, and every bound the configuration sets.  It knows nothing of Open vSwitch's internal
  * types: the C shim (ofproto/ofproto-dpif-upcall-trace.c) turns flows,
  * wildcards and datapath actions into opaque blobs here, and formats them back
  * into text, in the main thread, through the formatter the engine was created

@@ -1,0 +1,486 @@
+/*
+ * Copyright (c) 2026 The ovs-upcall-trace authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+
+#include "upcall-trace-session.hh"
+
+#include <inttypes.h>
+
+#include <algorithm>
+
+namespace uptrace {
+namespace {
+
+/* Fixed costs added to the variable sizes in memory accounting: the objects
+ * themselves and the containers' nodes that hold them. */
+constexpr uint64_t ROUND_OVERHEAD = sizeof(Round) + 32;
+
+/* Trace ids are unique in the process, so that an id read from one engine
+ * (or before a clear) never names another trace. */
+std::atomic<uint64_t> next_trace_id{1};
+
+/* Returns a copy of 'round' whose translation is cut at a line boundary and
+ * marked, so that its stored_size() is at most 'budget', or nullptr if not
+ * even the marker fits. */
+RoundPtr
+truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size)
+{
+    const std::string marker = string_printf(
+        "[trace truncated: max-trace-size %" PRIu64 " bytes reached]\n",
+        max_trace_size);
+    const uint64_t fixed = round.stored_size() - round.translation.size();
+    if (budget < fixed + marker.size()) {
+        return nullptr;
+    }
+
+    /* Keep the longest prefix of whole lines that fits. */
+    uint64_t room = budget - fixed - marker.size();
+    size_t keep = 0;
+    if (room > 0 && !round.translation.empty()) {
+        size_t limit = std::min<uint64_t>(room, round.translation.size());
+        size_t newline = round.translation.rfind('\n', limit - 1);
+        keep = newline == std::string::npos ? 0 : newline + 1;
+    }
+
+    auto copy = std::make_shared<Round>(round);
+    copy->translation = round.translation.substr(0, keep) + marker;
+    return copy;
+}
+
+} /* anonymous namespace */
+
+uint64_t
+Round::stored_size() const
+{
+    uint64_t size = ROUND_OVERHEAD;
+    for (const std::string &blob : blobs) {
+        size += blob.size();
+    }
+    size += bridge.size() + upcall_type.size() + in_port_name.size()
+            + datapath.size() + translation.size() + path.size()
+            + xlate_error.size() + install_reason.size();
+    return size;
+}
+
+int
+parse_config(const struct uptrace_session_config *c, SessionConfig *config,
+             char **errp)
+{
+    if (!c) {
+        return fail(errp, EINVAL, "missing upcall trace configuration");
+    }
+    if (!c->name || !c->name[0]) {
+        return fail(errp, EINVAL, "upcall trace session name is required");
+    }
+    if (!c->bridge || !c->bridge[0]) {
+        return fail(errp, EINVAL, string_printf(
+                        "upcall trace session %s: bridge is required",
+                        c->name));
+    }
+    if (c->max_traces < UPTRACE_MAX_TRACES_MIN
+        || c->max_traces > UPTRACE_MAX_TRACES_MAX) {
+        return fail(errp, EINVAL, string_printf(
+                        "upcall trace session %s: max_traces %" PRIu32
+                        " is out of range (%d to %d)", c->name,
+                        c->max_traces, UPTRACE_MAX_TRACES_MIN,
+                        UPTRACE_MAX_TRACES_MAX));
+    }
+    if (c->retention_ms < 0) {
+        return fail(errp, EINVAL, string_printf(
+                        "upcall trace session %s: negative retention",
+                        c->name));
+    }
+    if (c->duration_ms < 0) {
+        return fail(errp, EINVAL, string_printf(
+                        "upcall trace session %s: negative duration",
+                        c->name));
+    }
+    if (c->mode != UPTRACE_MODE_CIRCULAR && c->mode != UPTRACE_MODE_STOP) {
+        return fail(errp, EINVAL, string_printf(
+                        "upcall trace session %s: invalid mode %d",
+                        c->name, static_cast<int>(c->mode)));
+    }
+
+    config->name = c->name;
+    config->bridge = c->bridge;
+    config->has_port = c->port && c->port[0];
+    config->port = config->has_port ? c->port : "";
+    config->filter = nonnull(c->filter);
+    config->max_traces = c->max_traces;
+    config->retention_ms = c->retention_ms;
+    config->mode = c->mode;
+    config->max_rate = c->max_rate;
+    config->max_trace_size = c->max_trace_size;
+    config->duration_ms = c->duration_ms;
+    config->enabled = c->enabled;
+    return 0;
+}
+
+} /* namespace uptrace */
+
+using namespace uptrace;
+
+uptrace_session::uptrace_session(std::shared_ptr<EngineShared> shared,
+                                 std::weak_ptr<struct uptrace_engine> engine,
+                                 SessionConfig config)
+    : shared_(std::move(shared)), engine_(std::move(engine)),
+      config_(std::move(config))
+{
+    ovs_mutex_init(&mutex_);
+    int64_t now = shared_->clock.monotonic_ms();
+    duration_start_ms_ = now;
+    tokens_updated_ms_ = now;
+    tokens_ = full_bucket(config_);
+}
+
+void
+uptrace_session::unref_handle(uptrace_session *session)
+{
+    if (session->n_handles_.fetch_sub(1, std::memory_order_acq_rel)
+        == 1) {
+        std::shared_ptr<uptrace_session> last
+            = std::move(session->self_);
+        /* 'last' may be the final reference: 'session' is destroyed at
+         * the end of this block. */
+    }
+}
+
+std::optional<uint64_t>
+uptrace_session::admit_new_trace(bool partial, int64_t now_ms, int64_t wall_ms,
+                                 std::string *bridge)
+{
+    MutexGuard guard(&mutex_);
+    if (!capturing_locked(now_ms)) {
+        update_capturing_locked(now_ms);
+        return std::nullopt;
+    }
+
+    n_matched_++;
+    generation_++;
+    if (config_.mode == UPTRACE_MODE_STOP
+        && traces_.size() >= config_.max_traces) {
+        n_dropped_full_++;
+        return std::nullopt;
+    }
+    if (!take_token_locked(now_ms)) {
+        n_rate_limited_++;
+        return std::nullopt;
+    }
+    while (traces_.size() >= config_.max_traces) {
+        evict_oldest_locked();
+    }
+
+    uint64_t id = next_trace_id.fetch_add(1, std::memory_order_relaxed);
+    traces_.emplace(id, Trace(partial, now_ms));
+    account_locked(1, 0, TRACE_OVERHEAD);
+    n_traces_total_++;
+    last_trace_id_ = id;
+    last_trace_time_ = wall_ms;
+    *bridge = config_.bridge;
+    return id;
+}
+
+bool
+uptrace_session::may_continue(uint64_t id, int64_t now_ms, std::string *bridge)
+{
+    MutexGuard guard(&mutex_);
+    if (!capturing_locked(now_ms) || !traces_.count(id)) {
+        return false;
+    }
+    *bridge = config_.bridge;
+    return true;
+}
+
+void
+uptrace_session::store_round(uint64_t id, const RoundPtr &round)
+{
+    MutexGuard guard(&mutex_);
+    auto it = traces_.find(id);
+    if (!attached_ || it == traces_.end()) {
+        return;
+    }
+
+    Trace &trace = it->second;
+    RoundPtr stored = round;
+    uint64_t size = round->stored_size();
+    uint64_t max = config_.max_trace_size;
+    if (max && trace.size + size > max) {
+        uint64_t budget = max > trace.size ? max - trace.size : 0;
+        stored = truncate_round(*round, budget, max);
+        if (!trace.truncated) {
+            trace.truncated = true;
+            n_truncated_++;
+        }
+        generation_++;
+        if (!stored) {
+            return;
+        }
+        size = stored->stored_size();
+    }
+
+    /* A continuation may be committed before the round it continues,
+     * by another thread: keep capture order. */
+    auto pos = std::upper_bound(
+        trace.rounds.begin(), trace.rounds.end(), stored->seq,
+        [](uint64_t seq, const RoundPtr &r) { return seq < r->seq; });
+    trace.rounds.insert(pos, std::move(stored));
+    trace.size += size;
+    trace.last_monotonic_ms = std::max(trace.last_monotonic_ms,
+                                       round->monotonic_ms);
+    account_locked(0, 1, size);
+}
+
+void
+uptrace_session::forget_empty_trace(uint64_t id)
+{
+    MutexGuard guard(&mutex_);
+    auto it = traces_.find(id);
+    if (it != traces_.end() && it->second.rounds.empty()) {
+        erase_trace_locked(it);
+        generation_++;
+    }
+}
+
+void
+uptrace_session::reconfigure(SessionConfig config)
+{
+    MutexGuard guard(&mutex_);
+    int64_t now = shared_->clock.monotonic_ms();
+    if (config.duration_ms != config_.duration_ms) {
+        duration_start_ms_ = now;
+    }
+    if (config.max_rate != config_.max_rate) {
+        tokens_ = full_bucket(config);
+        tokens_updated_ms_ = now;
+    }
+    config_ = std::move(config);
+    while (traces_.size() > config_.max_traces) {
+        evict_oldest_locked();
+    }
+    generation_++;
+    update_capturing_locked(now);
+}
+
+void
+uptrace_session::set_ready(bool ready, const char *waiting_reason,
+                           const char *error)
+{
+    MutexGuard guard(&mutex_);
+    ready_ = ready;
+    waiting_reason_ = nonnull(waiting_reason);
+    has_error_ = error != nullptr;
+    error_ = nonnull(error);
+    generation_++;
+    update_capturing_locked(shared_->clock.monotonic_ms());
+}
+
+void
+uptrace_session::detach()
+{
+    MutexGuard guard(&mutex_);
+    attached_ = false;
+    drop_all_traces_locked();
+    update_capturing_locked(shared_->clock.monotonic_ms());
+}
+
+bool
+uptrace_session::run(int64_t now_ms)
+{
+    MutexGuard guard(&mutex_);
+    expire_traces_locked(now_ms);
+    update_capturing_locked(now_ms);
+    enum uptrace_state state = state_locked(now_ms);
+    bool changed = (generation_ != last_run_generation_
+                    || state != last_run_state_);
+    last_run_generation_ = generation_;
+    last_run_state_ = state;
+    return changed;
+}
+
+SessionView
+uptrace_session::view(int64_t now_ms)
+{
+    MutexGuard guard(&mutex_);
+    expire_traces_locked(now_ms);
+    update_capturing_locked(now_ms);
+
+    SessionView v;
+    v.name = config_.name;
+    v.bridge = config_.bridge;
+    v.has_port = config_.has_port;
+    v.port = config_.port;
+    v.filter = config_.filter;
+    v.state = state_locked(now_ms);
+    v.error = (v.state == UPTRACE_STATE_ERROR ? error_
+               : v.state == UPTRACE_STATE_WAITING ? waiting_reason_
+               : "");
+    v.max_traces = config_.max_traces;
+    v.mode = config_.mode;
+    v.retention_ms = config_.retention_ms;
+    v.max_rate = config_.max_rate;
+    v.max_trace_size = config_.max_trace_size;
+    v.duration_ms = config_.duration_ms;
+    v.enabled = config_.enabled;
+    v.n_matched = n_matched_;
+    v.n_traces = traces_.size();
+    v.n_traces_total = n_traces_total_;
+    v.n_evicted = n_evicted_;
+    v.n_expired = n_expired_;
+    v.n_rate_limited = n_rate_limited_;
+    v.n_truncated = n_truncated_;
+    v.n_dropped_full = n_dropped_full_;
+    v.last_trace_id = last_trace_id_;
+    v.last_trace_time = last_trace_time_;
+    v.bytes = bytes_;
+    return v;
+}
+
+void
+uptrace_session::collect_traces(int64_t now_ms, std::vector<TraceView> *views)
+{
+    MutexGuard guard(&mutex_);
+    expire_traces_locked(now_ms);
+    for (const auto &[id, trace] : traces_) {
+        if (!trace.rounds.empty()) {
+            views->push_back(make_view_locked(id, trace));
+        }
+    }
+}
+
+bool
+uptrace_session::find_trace(uint64_t id, int64_t now_ms, TraceView *view)
+{
+    MutexGuard guard(&mutex_);
+    expire_traces_locked(now_ms);
+    auto it = traces_.find(id);
+    if (it == traces_.end() || it->second.rounds.empty()) {
+        return false;
+    }
+    *view = make_view_locked(id, it->second);
+    return true;
+}
+
+enum uptrace_state
+uptrace_session::state_locked(int64_t now_ms) const
+{
+    if (has_error_) {
+        return UPTRACE_STATE_ERROR;
+    } else if (!ready_) {
+        return UPTRACE_STATE_WAITING;
+    } else if (!config_.enabled) {
+        return UPTRACE_STATE_DISABLED;
+    } else if (expired_locked(now_ms)) {
+        return UPTRACE_STATE_EXPIRED;
+    } else if (config_.mode == UPTRACE_MODE_STOP
+               && traces_.size() >= config_.max_traces) {
+        return UPTRACE_STATE_FULL;
+    } else {
+        return UPTRACE_STATE_ACTIVE;
+    }
+}
+
+void
+uptrace_session::update_capturing_locked(int64_t now_ms)
+{
+    bool capturing = capturing_locked(now_ms);
+    if (capturing != counted_capturing_) {
+        counted_capturing_ = capturing;
+        if (capturing) {
+            shared_->n_capturing.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            shared_->n_capturing.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+}
+
+bool
+uptrace_session::take_token_locked(int64_t now_ms)
+{
+    if (!config_.max_rate) {
+        return true;
+    }
+    /* A full refill takes one second: longer gaps add nothing, and
+     * capping them keeps the product below overflow. */
+    int64_t elapsed = std::clamp<int64_t>(now_ms - tokens_updated_ms_,
+                                          0, 1000);
+    tokens_ = std::min(full_bucket(config_),
+                       tokens_ + elapsed * config_.max_rate);
+    tokens_updated_ms_ = std::max(tokens_updated_ms_, now_ms);
+    if (tokens_ < 1000) {
+        return false;
+    }
+    tokens_ -= 1000;
+    return true;
+}
+
+void
+uptrace_session::account_locked(int64_t traces, int64_t rounds, int64_t bytes)
+{
+    bytes_ += bytes;
+    shared_->n_traces.fetch_add(traces, std::memory_order_relaxed);
+    shared_->n_rounds.fetch_add(rounds, std::memory_order_relaxed);
+    shared_->bytes.fetch_add(bytes, std::memory_order_relaxed);
+    generation_++;
+}
+
+void
+uptrace_session::erase_trace_locked(std::map<uint64_t, Trace>::iterator it)
+{
+    const Trace &trace = it->second;
+    account_locked(-1, -static_cast<int64_t>(trace.rounds.size()),
+                   -static_cast<int64_t>(trace.size + TRACE_OVERHEAD));
+    traces_.erase(it);
+}
+
+void
+uptrace_session::expire_traces_locked(int64_t now_ms)
+{
+    if (!config_.retention_ms) {
+        return;
+    }
+    for (auto it = traces_.begin(); it != traces_.end();) {
+        auto next = std::next(it);
+        if (now_ms - it->second.last_monotonic_ms
+            > config_.retention_ms) {
+            erase_trace_locked(it);
+            n_expired_++;
+        }
+        it = next;
+    }
+}
+
+void
+uptrace_session::release_in_destructor()
+{
+    drop_all_traces_locked();
+    if (counted_capturing_) {
+        shared_->n_capturing.fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
+TraceView
+uptrace_session::make_view_locked(uint64_t id, const Trace &trace) const
+{
+    TraceView view;
+    view.id = id;
+    view.session = config_.name;
+    view.bridge = config_.bridge;
+    view.partial = trace.partial;
+    view.truncated = trace.truncated;
+    view.rounds = trace.rounds;
+    return view;
+}
