@@ -467,6 +467,7 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
                          : NULL),
         .datapath = dpif_name(ofproto->backer->dpif),
         .pmd_id = pmd_id == PMD_ID_NULL ? UINT32_MAX : pmd_id,
+        .bridge = upcall_trace_xlate_ofproto(ofproto, xin)->up.name,
     };
 
     if (expected) {
@@ -577,6 +578,21 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
         uptrace_capture_set_ufid(capture, (const uint8_t *) ufid);
     }
     trace->slow = xout->slow;
+    if (xout->slow) {
+        /* As ofproto/trace explains it. */
+        enum slow_path_reason slow = xout->slow;
+        struct ds why = DS_EMPTY_INITIALIZER;
+
+        ds_put_cstr(&why, "This flow is handled by the userspace slow path "
+                    "because it:");
+        for (; slow; slow = zero_rightmost_1bit(slow)) {
+            ds_put_format(&why, "\n  - %s.",
+                          slow_path_reason_to_explanation(
+                              rightmost_1bit(slow)));
+        }
+        uptrace_capture_set_slow_path(capture, ds_cstr(&why));
+        ds_destroy(&why);
+    }
 
     /* The datapath may recirculate the packet before this round is stored,
      * and another thread may handle that upcall: expect it now. */

@@ -72,7 +72,7 @@ Round::stored_size() const
     }
     size += bridge.size() + upcall_type.size() + in_port_name.size()
             + datapath.size() + translation.size() + path.size()
-            + xlate_error.size() + install_reason.size();
+            + xlate_error.size() + install_reason.size() + slow_path.size();
     return size;
 }
 

@@ -128,10 +128,9 @@ upcall_trace_filter_flow(const struct ofproto_dpif *ofproto,
             ? buf : xin_flow);
 }
 
-/* The TLV map translation uses for 'xin': that of the bridge it resumes
- * on, for a continuation, else that of the upcall's bridge. */
-static const struct tun_table *
-xlate_tun_tab(const struct ofproto_dpif *ofproto, const struct xlate_in *xin)
+const struct ofproto_dpif *
+upcall_trace_xlate_ofproto(const struct ofproto_dpif *ofproto,
+                           const struct xlate_in *xin)
 {
     const struct frozen_state *state = xin->frozen_state;
 
@@ -140,10 +139,17 @@ xlate_tun_tab(const struct ofproto_dpif *ofproto, const struct xlate_in *xin)
             = ofproto_dpif_lookup_by_uuid(&state->ofproto_uuid);
 
         if (resumed) {
-            ofproto = resumed;
+            return resumed;
         }
     }
-    return ofproto_get_tun_tab(&ofproto->up);
+    return ofproto;
+}
+
+/* The TLV map translation uses for 'xin'. */
+static const struct tun_table *
+xlate_tun_tab(const struct ofproto_dpif *ofproto, const struct xlate_in *xin)
+{
+    return ofproto_get_tun_tab(&upcall_trace_xlate_ofproto(ofproto, xin)->up);
 }
 
 /* Blobs keep Geneve options in the raw form, which does not depend on a TLV

@@ -32,6 +32,12 @@ struct flow_wildcards;
 struct ofproto_dpif;
 struct xlate_in;
 
+/* The bridge that the translation of 'xin', an upcall of 'ofproto', runs on:
+ * for a continuation, the bridge it resumes on (after a patch port, not the
+ * bridge of the upcall's input port). */
+const struct ofproto_dpif *upcall_trace_xlate_ofproto(
+    const struct ofproto_dpif *ofproto, const struct xlate_in *xin);
+
 /* Sets in 'wc' the mask of each tun_metadataN field of 'flow', a filter
  * that parse_ofp_exact_flow() parsed (it leaves them unmasked). */
 void upcall_trace_filter_mask_tun_metadata(const struct flow *,
