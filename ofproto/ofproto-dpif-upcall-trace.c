@@ -196,7 +196,13 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
             result = UPCALL_TRACE_BAD_FILTER;
             goto out;
         }
-        upcall_trace_filter_mask_tun_metadata(&flow, &wc);
+        error = upcall_trace_filter_tun_metadata(filter, &flow, &wc);
+        if (error) {
+            *msgp = xasprintf("filter \"%s\": %s", filter, error);
+            free(error);
+            result = UPCALL_TRACE_BAD_FILTER;
+            goto out;
+        }
         match_init(&binding->match, &flow, &wc);
     } else {
         match_init_catchall(&binding->match);

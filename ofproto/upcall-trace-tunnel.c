@@ -41,13 +41,35 @@
  * bridge. */
 
 /* parse_ofp_exact_flow() leaves the mask of tun_metadataN fields empty: it
- * writes masks through a TLV map, which a fresh mask lacks.  Sets the mask
- * of every tun_metadataN field of 'flow' in 'wc'. */
-void
-upcall_trace_filter_mask_tun_metadata(const struct flow *flow,
-                                      struct flow_wildcards *wc)
+ * writes masks through a TLV map, which a fresh mask lacks.  It also ignores
+ * a tun_metadataN field that the map does not name, which would make the
+ * filter match every packet.  Refuses the latter, and sets the mask of every
+ * tun_metadataN field of 'flow' in 'wc'. */
+char *
+upcall_trace_filter_tun_metadata(const char *filter, const struct flow *flow,
+                                 struct flow_wildcards *wc)
 {
+    char *copy = xstrdup(filter);
+    char *save_ptr = NULL;
+    char *error = NULL;
     int i;
+
+    for (char *key = strtok_r(copy, ", \t\r\n", &save_ptr); key && !error;
+         key = strtok_r(NULL, ", \t\r\n", &save_ptr)) {
+        key[strcspn(key, "=:")] = '\0';
+
+        const struct mf_field *mf = mf_from_name(key);
+        if (mf && mf_is_tun_metadata(mf)
+            && !ULLONG_GET(flow->tunnel.metadata.present.map,
+                           mf->id - MFF_TUN_METADATA0)) {
+            error = xasprintf("%s is not in the bridge's TLV map (see "
+                              "\"ovs-ofctl add-tlv-map\")", key);
+        }
+    }
+    free(copy);
+    if (error) {
+        return error;
+    }
 
     wc->masks.tunnel.metadata.tab = flow->tunnel.metadata.tab;
     ULLONG_FOR_EACH_1 (i, flow->tunnel.metadata.present.map) {
@@ -55,6 +77,7 @@ upcall_trace_filter_mask_tun_metadata(const struct flow *flow,
     }
     /* Match the options, not the map they were named with. */
     wc->masks.tunnel.metadata.tab = NULL;
+    return NULL;
 }
 
 /* Rewrites the tun_metadataN options of 'tnl', in OpenFlow form, into

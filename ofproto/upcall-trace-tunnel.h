@@ -38,10 +38,14 @@ struct xlate_in;
 const struct ofproto_dpif *upcall_trace_xlate_ofproto(
     const struct ofproto_dpif *ofproto, const struct xlate_in *xin);
 
-/* Sets in 'wc' the mask of each tun_metadataN field of 'flow', a filter
- * that parse_ofp_exact_flow() parsed (it leaves them unmasked). */
-void upcall_trace_filter_mask_tun_metadata(const struct flow *,
-                                           struct flow_wildcards *wc);
+/* Completes 'flow' and 'wc', that parse_ofp_exact_flow() parsed from
+ * 'filter': sets the mask of each tun_metadataN field (it leaves them
+ * unmasked).  Returns NULL, or a malloc()'d message if 'filter' names a
+ * tun_metadataN field that the bridge's TLV map does not name (the parser
+ * ignores those). */
+char *upcall_trace_filter_tun_metadata(const char *filter,
+                                       const struct flow *,
+                                       struct flow_wildcards *wc);
 
 /* The flow that 'ofproto''s filters are matched on: 'xin_flow' itself if the
  * upcall's flow 'upcall_flow' has no raw Geneve options, otherwise a copy in
