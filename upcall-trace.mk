@@ -34,6 +34,8 @@ ofproto_libofproto_la_SOURCES += \
 	ofproto/upcall-trace-blob.h \
 	ofproto/upcall-trace-index.c \
 	ofproto/upcall-trace-index.h \
+	ofproto/upcall-trace-purge.c \
+	ofproto/upcall-trace-purge.h \
 	ofproto/upcall-trace-tunnel.c \
 	ofproto/upcall-trace-tunnel.h \
 	ofproto/ofproto-dpif-upcall-trace.c \

@@ -43,6 +43,7 @@
 #include "upcall-trace.h"
 #include "upcall-trace-blob.h"
 #include "upcall-trace-index.h"
+#include "upcall-trace-purge.h"
 #include "upcall-trace-tunnel.h"
 #include "util.h"
 
@@ -58,6 +59,11 @@ atomic_uint32_t upcall_trace_n_bindings = 0;
  * one and swaps it in with RCU, so handler and PMD threads read it without
  * any lock. */
 static OVSRCU_TYPE(struct upcall_trace_index *) trace_index;
+
+/* The bindings 'trace_index' was built from, for the commands that act on a
+ * session's matches (upcall/trace/purge).  Main thread only. */
+static struct upcall_trace_binding *published_bindings;
+static size_t n_published_bindings;
 
 /* One traced upcall, from upcall_trace_begin() to upcall_trace_finish(). */
 struct upcall_trace {
@@ -102,6 +108,7 @@ upcall_trace_init(void)
         };
         engine = uptrace_engine_create(&options);
         upcall_trace_unixctl_register();
+        upcall_trace_purge_register();
         ovsthread_once_done(&once);
     }
 }
@@ -260,12 +267,23 @@ upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
         }
     }
 
+    free(published_bindings);
+    published_bindings = n ? xmemdup(bindings, n * sizeof *bindings) : NULL;
+    n_published_bindings = n;
+
     old = ovsrcu_get_protected(struct upcall_trace_index *, &trace_index);
     ovsrcu_set(&trace_index, index);
     atomic_store_relaxed(&upcall_trace_n_bindings, n);
     if (old) {
         ovsrcu_postpone(upcall_trace_index_destroy, old);
     }
+}
+
+const struct upcall_trace_binding *
+upcall_trace_get_bindings(size_t *n)
+{
+    *n = n_published_bindings;
+    return published_bindings;
 }
 
 void

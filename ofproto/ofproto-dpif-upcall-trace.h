@@ -98,6 +98,10 @@ const char *upcall_trace_datapath_name(const char *bridge);
 void upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
                                size_t n);
 
+/* The bindings last given to upcall_trace_set_bindings(), '*n' of them.  Each
+ * session in them is valid until the next call.  Main thread only. */
+const struct upcall_trace_binding *upcall_trace_get_bindings(size_t *n);
+
 /* Adds memory usage statistics for memory/show. */
 void upcall_trace_get_memory_usage(struct simap *usage);
 
