@@ -42,6 +42,8 @@ ofproto_libofproto_la_SOURCES += \
 	ofproto/upcall-trace-purge.h \
 	ofproto/upcall-trace-rules.c \
 	ofproto/upcall-trace-rules.h \
+	ofproto/upcall-trace-tunnel.c \
+	ofproto/upcall-trace-tunnel.h \
 	ofproto/ofproto-dpif-upcall-trace.c \
 	ofproto/ofproto-dpif-upcall-trace.h
 
