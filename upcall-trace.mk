@@ -31,7 +31,9 @@ DOC_SOURCE += Documentation/topics/upcall-tracing.rst
 # The Upcall_Trace table: reconciliation into the engine and status.
 vswitchd_ovs_vswitchd_SOURCES += \
 	vswitchd/upcall-trace-config.c \
-	vswitchd/upcall-trace-config.h
+	vswitchd/upcall-trace-config.h \
+	vswitchd/upcall-trace-target.c \
+	vswitchd/upcall-trace-target.h
 
 # libofproto now holds C++ objects: programs that link it must be linked by
 # the C++ compiler driver.  Automake picks the linker from a program's own
