@@ -109,6 +109,9 @@ static struct hmap ut_rows = HMAP_INITIALIZER(&ut_rows);
  * changed (a client changed its "expires_at"). */
 static bool reconciled;
 static bool force_reconfigure;
+
+/* Number of rows with an iface_id, at the last reconfiguration. */
+static size_t n_iface_id_rows;
 static unsigned int ut_seqno;
 static unsigned int net_seqno;
 
@@ -578,6 +581,13 @@ upcall_trace_config_init(struct ovsdb_idl *idl)
     ovsdb_idl_omit_alert(idl, &ovsrec_upcall_trace_col_statistics);
     ovsdb_idl_omit_alert(idl, &ovsrec_upcall_trace_col_expires_at);
     ovsdb_idl_omit(idl, &ovsrec_upcall_trace_col_external_ids);
+
+    /* bridge.c does not monitor Interface external_ids, where iface_id
+     * targets are found.  Monitor it, without alert, so that a controller
+     * that updates external_ids does not make every bridge reconfigure:
+     * upcall_trace_config_run() looks for moved iface-ids itself. */
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_external_ids);
+    ovsdb_idl_omit_alert(idl, &ovsrec_interface_col_external_ids);
 }
 
 static unsigned int
@@ -639,7 +649,9 @@ upcall_trace_config_reconfigure(struct ovsdb_idl *idl)
     }
 
     /* The rows whose configuration changed. */
+    n_iface_id_rows = 0;
     OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
+        n_iface_id_rows += cfg->iface_id != NULL;
         row = ut_row_find(&cfg->header_.uuid);
         if (!row) {
             row = ut_row_create(&cfg->header_.uuid);
@@ -798,8 +810,8 @@ ut_row_get_status(const struct ut_row *row,
     }
     smap_add(status, "state", uptrace_state_to_string(s.state));
     if (s.error) {
-        char *q = ut_quote(s.error);
-        smap_add_nocopy(status, xstrdup("error"), q);
+        /* Set by ut_row_set_ready(): already bounded. */
+        smap_add(status, "error", s.error);
     }
     datapath = upcall_trace_datapath_name(cfg->bridge);
     if (datapath) {
@@ -915,6 +927,36 @@ status_txn_commit(void)
     }
 }
 
+/* Interface external_ids changes do not reconfigure (see
+ * upcall_trace_config_init()): resolves the rows that target an iface-id
+ * again, in case the binding moved. */
+static void
+recheck_iface_ids(struct ovsdb_idl *idl)
+{
+    const struct ovsrec_upcall_trace *cfg;
+    bool bindings_changed = false;
+    struct ut_target_ctx ctx;
+
+    ut_target_ctx_init(&ctx, idl);
+    OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
+        struct ut_row *row = ut_row_find(&cfg->header_.uuid);
+        bool ready_changed = false;
+
+        if (row && cfg->iface_id && !row->config_error) {
+            bindings_changed |= ut_row_compile(row, cfg, &ctx, false,
+                                               &ready_changed);
+            if (ready_changed) {
+                ut_row_set_ready(row);
+                ut_row_log(row, cfg->name);
+            }
+        }
+    }
+    ut_target_ctx_destroy(&ctx);
+    if (bindings_changed) {
+        set_bindings();
+    }
+}
+
 void
 upcall_trace_config_run(struct ovsdb_idl *idl)
 {
@@ -936,6 +978,9 @@ upcall_trace_config_run(struct ovsdb_idl *idl)
     }
     next_status_ms = now + STATUS_INTERVAL_MS;
     status_now = false;
+    if (n_iface_id_rows) {
+        recheck_iface_ids(idl);
+    }
     uptrace_engine_run(upcall_trace_engine());
     status_txn_start(idl);
     if (status_txn) {
