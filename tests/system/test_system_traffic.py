@@ -225,7 +225,7 @@ def _restart(ovs, how):
     wait_until(lambda: ovs.vsctl("get", "Upcall_Trace", name,
                                  "status:state").strip() == "active"
                and int(ovs.vsctl("get", "Upcall_Trace", name,
-                                 "status:n_traces").strip().strip('"'))
+                                 "statistics:n_traces").strip().strip('"'))
                >= 1, what="the status column after the restart")
 
 
