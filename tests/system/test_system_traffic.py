@@ -104,9 +104,13 @@ def test_tcp_syn_synack_and_data(sysovs):
     try:
         wait_until(lambda: ":5001" in ovs.ns(ovs.ns2, "ss", "-ltn").stdout,
                    what="the TCP server")
+        # -t 10: once its input is sent, the client waits for the reply
+        # until the server closes (socat's default, half a second, is less
+        # than the server takes to start its shell in the kernel tier's
+        # guest).
         out = ovs.cmd("ip", "netns", "exec", ovs.ns1, "socat", "-T", "5",
-                      "-", "TCP:%s:5001" % NS2_IP, input="ping\n",
-                      timeout=20).stdout
+                      "-t", "10", "-", "TCP:%s:5001" % NS2_IP,
+                      input="ping\n", timeout=20).stdout
         assert "pong-ping" in out
     finally:
         srv.kill()
