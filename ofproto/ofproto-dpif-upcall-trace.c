@@ -467,6 +467,15 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         return NULL;
     }
 
+    /* The packet itself, if a session keeps it (options:packet-bytes). */
+    uint32_t packet_bytes = uptrace_capture_packet_bytes(capture);
+    if (packet_bytes) {
+        size_t size = dp_packet_size(packet);
+
+        uptrace_capture_set_packet(capture, dp_packet_data(packet),
+                                   MIN(size, packet_bytes), size);
+    }
+
     struct upcall_trace *trace = xzalloc(sizeof *trace);
     trace->capture = capture;
     ovs_list_init(&trace->nodes);

@@ -121,7 +121,10 @@
  *       "datapath_actions": str ("drop" if none), "drop": bool,
  *       "xlate_error": str|null, "ufid": str|null ("ufid:<uuid>"),
  *       "installed": bool|null, "install_reason": str|null,
- *       "bridge": str, "slow_path": str|null}]}
+ *       "bridge": str, "slow_path": str|null,
+ *       "packet_len": int|null, "packet": str|null (hex, its first
+ *       options:packet-bytes bytes)}],
+ *    "datapath_flows": [...] (upcall-trace-flows.cc)}
  *
  * upcall/trace/summary (most frequent first):
  *   {"n_traces": int,
@@ -467,6 +470,10 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
             }
         }
         s += '\n';
+        if (!round.packet.empty()) {
+            s += string_printf("Packet: %zu of %" PRIu64 " bytes kept\n",
+                               round.packet.size(), round.packet_len);
+        }
     }
     return s;
 }
@@ -742,6 +749,13 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
                                : round.bridge);
         j.key("slow_path").string_or_null(!round.slow_path.empty(),
                                           round.slow_path);
+        if (!round.packet.empty()) {
+            j.key("packet_len").unsigned_number(round.packet_len);
+            j.key("packet").string(hex(round.packet));
+        } else {
+            j.key("packet_len").null();
+            j.key("packet").null();
+        }
         j.end_object();
     }
     j.end_array();

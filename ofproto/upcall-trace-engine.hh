@@ -78,6 +78,8 @@ struct Round {
     bool installed = false;
     std::string install_reason;
     std::string slow_path;      /* ofproto/trace's explanation, or empty. */
+    std::string packet;         /* Its first bytes, if a session keeps them. */
+    uint64_t packet_len = 0;    /* The packet's length, if 'packet' is kept. */
 
     /* Bytes this round accounts for: its variable parts plus a fixed
      * overhead for the object itself. */

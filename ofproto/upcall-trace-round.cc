@@ -339,6 +339,28 @@ uptrace_capture_set_xlate_error(struct uptrace_capture *capture,
     });
 }
 
+uint32_t
+uptrace_capture_packet_bytes(const struct uptrace_capture *capture)
+{
+    return call_from_c(0u, [&] {
+        uint32_t n = 0;
+        for (const auto &target : capture->targets) {
+            n = std::max(n, target.session->packet_bytes());
+        }
+        return n;
+    });
+}
+
+void
+uptrace_capture_set_packet(struct uptrace_capture *capture, const void *data,
+                           size_t size, size_t orig_len)
+{
+    call_from_c_void([&] {
+        capture->round.packet.assign(static_cast<const char *>(data), size);
+        capture->round.packet_len = orig_len;
+    });
+}
+
 void
 uptrace_capture_set_ufid(struct uptrace_capture *capture,
                          const uint8_t ufid[16])

@@ -138,7 +138,8 @@ Round::stored_size() const
              + heap_size(in_port_name) + heap_size(datapath)
              + heap_size(translation) + heap_size(path)
              + heap_size(xlate_error) + heap_size(install_reason)
-             + heap_size(node_text) + heap_size(slow_path));
+             + heap_size(node_text) + heap_size(slow_path)
+             + heap_size(packet));
     if (nodes.capacity()) {
         size += malloc_size(nodes.capacity() * sizeof(TranslationNode));
     }
@@ -188,6 +189,12 @@ parse_config(const struct uptrace_session_config *c, SessionConfig *config,
                         "upcall trace session %s: negative duration",
                         c->name));
     }
+    if (c->packet_bytes > UPTRACE_PACKET_BYTES_MAX) {
+        return fail(errp, EINVAL, string_printf(
+                        "upcall trace session %s: packet_bytes %" PRIu32
+                        " is out of range (0 to %d)", c->name,
+                        c->packet_bytes, UPTRACE_PACKET_BYTES_MAX));
+    }
     if (c->mode != UPTRACE_MODE_CIRCULAR && c->mode != UPTRACE_MODE_STOP) {
         return fail(errp, EINVAL, string_printf(
                         "upcall trace session %s: invalid mode %d",
@@ -205,6 +212,7 @@ parse_config(const struct uptrace_session_config *c, SessionConfig *config,
     config->max_rate = c->max_rate;
     config->max_trace_size = c->max_trace_size;
     config->duration_ms = c->duration_ms;
+    config->packet_bytes = c->packet_bytes;
     config->enabled = c->enabled;
     return 0;
 }

@@ -57,6 +57,7 @@ struct SessionConfig {
     uint32_t max_rate = 0;
     uint64_t max_trace_size = 0;
     int64_t duration_ms = 0;
+    uint32_t packet_bytes = 0;
     bool enabled = true;
 };
 
@@ -135,6 +136,12 @@ public:
     {
         uptrace::MutexGuard guard(&mutex_);
         return config_.name;
+    }
+
+    uint32_t packet_bytes() const OVS_EXCLUDED(mutex_)
+    {
+        uptrace::MutexGuard guard(&mutex_);
+        return config_.packet_bytes;
     }
 
     /* Capture side. */

@@ -135,6 +135,7 @@ enum uptrace_mode {
 #define UPTRACE_MAX_TRACES_MIN 1
 #define UPTRACE_MAX_TRACES_MAX 65536
 #define UPTRACE_MAX_TRACES_DEFAULT 64
+#define UPTRACE_PACKET_BYTES_MAX 65535
 
 struct uptrace_session_config {
     const char *name;           /* Unique among sessions.  Required. */
@@ -147,6 +148,8 @@ struct uptrace_session_config {
     uint32_t max_rate;          /* New traces per second; 0: unlimited. */
     uint64_t max_trace_size;    /* Bytes per trace; 0: unlimited. */
     int64_t duration_ms;        /* Session expires after this; 0: never. */
+    uint32_t packet_bytes;      /* Bytes of each round's packet kept, at most
+                                 * UPTRACE_PACKET_BYTES_MAX; 0: none. */
     bool enabled;
 };
 
@@ -338,6 +341,12 @@ void uptrace_capture_set_xlate_error(struct uptrace_capture *,
                                      const char *error);
 void uptrace_capture_set_ufid(struct uptrace_capture *,
                               const uint8_t ufid[16]);
+/* How many bytes of the round's packet its sessions keep (the largest of
+ * their packet_bytes): 0 if none.  Then uptrace_capture_set_packet() stores
+ * the first 'size' of the packet's 'orig_len' bytes. */
+uint32_t uptrace_capture_packet_bytes(const struct uptrace_capture *);
+void uptrace_capture_set_packet(struct uptrace_capture *, const void *data,
+                                size_t size, size_t orig_len);
 /* Whether the datapath flow was installed and, if not, why. */
 void uptrace_capture_set_install(struct uptrace_capture *, bool installed,
                                  const char *reason);

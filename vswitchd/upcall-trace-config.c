@@ -286,6 +286,10 @@ parse_options(const struct ovsrec_upcall_trace *cfg,
             error = parse_option_uint(key, value, MAX_TRACE_SIZE_MIN,
                                       MAX_TRACE_SIZE_MAX, &x);
             config->max_trace_size = x;
+        } else if (!strcmp(key, "packet-bytes")) {
+            error = parse_option_uint(key, value, 0, UPTRACE_PACKET_BYTES_MAX,
+                                      &x);
+            config->packet_bytes = x;
         } else if (!strcmp(key, "duration")) {
             error = parse_option_uint(key, value, 1, DURATION_MAX_S, &x);
             *duration_s = error ? 0 : x;
@@ -302,7 +306,7 @@ parse_options(const struct ovsrec_upcall_trace *cfg,
     if (n_unknown) {
         *warningp = xasprintf("%s ignored: not known to this ovs-vswitchd "
                               "(known: duration, max-rate, max-trace-size, "
-                              "mode)", ds_cstr(&unknown));
+                              "mode, packet-bytes)", ds_cstr(&unknown));
     }
     ds_destroy(&unknown);
     free(nodes);

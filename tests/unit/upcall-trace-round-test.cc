@@ -82,4 +82,49 @@ TEST_F(UpcallTraceEngineTest, AbortForgetsTheEmptyTrace)
     EXPECT_EQ("No upcall traces.\n", list());
 }
 
+TEST_F(UpcallTraceEngineTest, PacketBytesKeptForTheLargestSession)
+{
+    uptrace_session *none = create_session("none");
+    uptrace_session *small = create_session(
+        "small", [](uptrace_session_config &c) { c.packet_bytes = 4; });
+    uptrace_session *large = create_session(
+        "large", [](uptrace_session_config &c) { c.packet_bytes = 6; });
+
+    /* A session alone keeps nothing unless it asks. */
+    uptrace_capture *capture = begin({none});
+    ASSERT_TRUE(capture);
+    EXPECT_EQ(0u, uptrace_capture_packet_bytes(capture));
+    uptrace_capture_abort(capture);
+
+    capture = begin({small, large});
+    ASSERT_TRUE(capture);
+    EXPECT_EQ(6u, uptrace_capture_packet_bytes(capture));
+    const char packet[] = "\x01\x02\x03\x04\x05\x06";
+    fill(capture);
+    uptrace_capture_set_packet(capture, packet, 6, 98);
+    uint64_t before = usage().bytes;
+    uptrace_capture_commit(capture);
+    EXPECT_GE(usage().bytes, before);
+
+    uint64_t id = status_of(large).last_trace_id;
+    EXPECT_NE(std::string::npos, get(id).find("Packet: 6 of 98 bytes kept\n"));
+    std::string json = get(id, UPTRACE_FORMAT_JSON);
+    EXPECT_NE(std::string::npos,
+              json.find("\"packet_len\":98,\"packet\":\"010203040506\""));
+
+    /* Out of range. */
+    struct uptrace_session_config config;
+    uptrace_session_config_init(&config);
+    config.name = "huge";
+    config.bridge = "br0";
+    config.packet_bytes = UPTRACE_PACKET_BYTES_MAX + 1;
+    uptrace_session *session = nullptr;
+    char *error = nullptr;
+    EXPECT_EQ(EINVAL, uptrace_session_create(engine(), &config, &session,
+                                             &error));
+    EXPECT_NE(std::string::npos,
+              std::string(error).find("packet_bytes 65536 is out of range"));
+    free(error);
+}
+
 } /* anonymous namespace */
