@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "coverage.h"
 #include "dp-packet.h"
 #include "dpif.h"
 #include "flow.h"
@@ -48,8 +49,12 @@
 #include "upcall-trace-rules.h"
 #include "upcall-trace-tunnel.h"
 #include "util.h"
+#include "uuid.h"
 
 VLOG_DEFINE_THIS_MODULE(upcall_trace);
+
+/* Matching sessions skipped because they could not start a trace. */
+COVERAGE_DEFINE(upcall_trace_closed);
 
 static struct uptrace_engine *engine;
 
@@ -155,11 +160,45 @@ port_owner(const char *port)
     return owner;
 }
 
+/* The port names of the bridge the last filter was compiled for, kept
+ * until upcall_trace_set_bindings() ends the configuration pass, so that a
+ * pass over many sessions of one bridge builds (and frees) them once. */
+static struct ofputil_port_map compile_ports
+    = OFPUTIL_PORT_MAP_INITIALIZER(&compile_ports);
+static struct uuid compile_ports_bridge;
+static size_t compile_ports_n;
+static bool compile_ports_valid;
+
+static const struct ofputil_port_map *
+compile_port_map(const struct ofproto_dpif *ofproto)
+{
+    if (!compile_ports_valid
+        || !uuid_equals(&compile_ports_bridge, &ofproto->uuid)
+        || compile_ports_n != hmap_count(&ofproto->up.ports)) {
+        ofputil_port_map_destroy(&compile_ports);
+        ofputil_port_map_init(&compile_ports);
+        ofproto_append_ports_to_map(&compile_ports, ofproto->up.ports);
+        compile_ports_bridge = ofproto->uuid;
+        compile_ports_n = hmap_count(&ofproto->up.ports);
+        compile_ports_valid = true;
+    }
+    return &compile_ports;
+}
+
+static void
+compile_port_map_clear(void)
+{
+    if (compile_ports_valid) {
+        ofputil_port_map_destroy(&compile_ports);
+        ofputil_port_map_init(&compile_ports);
+        compile_ports_valid = false;
+    }
+}
+
 enum upcall_trace_compile_result
 upcall_trace_compile(const char *bridge, const char *port, const char *filter,
                      struct upcall_trace_binding *binding, char **msgp)
 {
-    struct ofputil_port_map map = OFPUTIL_PORT_MAP_INITIALIZER(&map);
     enum upcall_trace_compile_result result = UPCALL_TRACE_COMPILED;
     ofp_port_t ofp_port = OFPP_NONE;
     struct ofproto_dpif *ofproto;
@@ -190,29 +229,25 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
         ofproto_port_destroy(&ofproto_port);
     }
 
-    ofproto_append_ports_to_map(&map, ofproto->up.ports);
     if (filter && filter[0]) {
-        struct flow_wildcards wc;
-        struct flow flow;
-        char *error;
+        char *error = upcall_trace_filter_parse(
+            filter, compile_port_map(ofproto),
+            ofproto_get_tun_tab(&ofproto->up), &binding->match);
 
-        error = parse_ofp_exact_flow(&flow, &wc,
-                                     ofproto_get_tun_tab(&ofproto->up),
-                                     filter, &map);
         if (error) {
             *msgp = xasprintf("filter \"%s\": %s", filter, error);
             free(error);
             result = UPCALL_TRACE_BAD_FILTER;
             goto out;
         }
-        error = upcall_trace_filter_tun_metadata(filter, &flow, &wc);
+        error = upcall_trace_filter_tun_metadata(
+            filter, &binding->match.flow, &binding->match.wc);
         if (error) {
             *msgp = xasprintf("filter \"%s\": %s", filter, error);
             free(error);
             result = UPCALL_TRACE_BAD_FILTER;
             goto out;
         }
-        match_init(&binding->match, &flow, &wc);
     } else {
         match_init_catchall(&binding->match);
     }
@@ -234,7 +269,6 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
     binding->ofproto_uuid = ofproto->uuid;
 
 out:
-    ofputil_port_map_destroy(&map);
     return result;
 }
 
@@ -252,6 +286,9 @@ upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
 {
     struct upcall_trace_index *index = upcall_trace_index_create();
     struct upcall_trace_index *old;
+
+    /* The configuration pass is over: ports may change before the next. */
+    compile_port_map_clear();
 
     for (size_t i = 0; i < n; i++) {
         const struct upcall_trace_binding *b = &bindings[i];
@@ -446,6 +483,26 @@ collect_recirc_ids(const struct nlattr *actions, size_t actions_len,
 
 /* The upcall path. */
 
+/* Stores in '*flow' the flow at the start of the thawed round that 'xin'
+ * is about to translate, as the OpenFlow pipeline sees it: the upcall's
+ * flow with the frozen pipeline metadata (in_port, registers, metadata,
+ * tunnel) restored and the conntrack fields cleared if the frozen pipeline
+ * had not gone through conntrack, as xlate_actions() will do. */
+static void
+thawed_flow(const struct xlate_in *xin, const struct frozen_state *state,
+            struct flow *flow)
+{
+    *flow = xin->flow;
+    flow->tunnel = state->metadata.tunnel;
+    flow->tunnel.metadata.tab = xin->flow.tunnel.metadata.tab;
+    flow->metadata = state->metadata.metadata;
+    memcpy(flow->regs, state->metadata.regs, sizeof flow->regs);
+    flow->in_port.ofp_port = state->metadata.in_port;
+    if (!state->conntracked) {
+        flow_clear_conntrack(flow);
+    }
+}
+
 struct upcall_trace *
 upcall_trace_begin(const struct ofproto_dpif *ofproto,
                    const struct flow *flow, const struct dp_packet *packet,
@@ -456,30 +513,58 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         = ovsrcu_get(struct upcall_trace_index *, &trace_index);
     const struct upcall_trace_bridge *bridge
         = index ? upcall_trace_index_find(index, &ofproto->uuid) : NULL;
+    const struct upcall_trace_bridge *match_bridge = bridge;
     struct uptrace_session *stub[16];
     struct uptrace_session **sessions = stub;
     struct uptrace_capture *capture = NULL;
-    struct flow *match_flow = &xin->flow;
+    const struct flow *match_flow;
     struct flow tnl_flow;
     size_t n_sessions = 0;
+    struct flow buf;
     bool expected;
 
     if (!packet) {
         return NULL;
     }
+    /* The filters are matched on the flow at the start of the round, on the
+     * bridge it runs on: after a thaw, the bridge the pipeline was frozen
+     * on, with the registers, metadata and in_port it had then (built only
+     * if some filter of that bridge looks at them). */
+    match_flow = &xin->flow;
     if (bridge) {
+        /* Geneve options as tun_metadataN, as the filters name them. */
         match_flow = upcall_trace_filter_flow(ofproto, flow, &xin->flow,
                                               &tnl_flow);
     }
+    if (xin->frozen_state && index) {
+        const struct frozen_state *state = xin->frozen_state;
+
+        if (!uuid_equals(&state->ofproto_uuid, &ofproto->uuid)) {
+            match_bridge = upcall_trace_index_find(index,
+                                                   &state->ofproto_uuid);
+        }
+        if (match_bridge
+            && upcall_trace_bridge_needs_thaw_fields(match_bridge)) {
+            thawed_flow(xin, state, &buf);
+            match_flow = &buf;
+        }
+    }
 
     /* Decide first, cheaply: a later round of a traced packet, whatever
-     * the filters say, or a match of some session's filter.  The filters
-     * use OpenFlow port numbers: 'xin->flow' has them. */
+     * the filters say, or a match of some session's filter, of a session
+     * that can start a trace now. */
     expected = (flow->recirc_id
                 && uptrace_engine_expects(engine, flow->recirc_id));
-    if (!expected && bridge) {
-        n_sessions = upcall_trace_bridge_match(bridge, match_flow, stub,
+    if (match_bridge) {
+        n_sessions = upcall_trace_bridge_match(match_bridge, match_flow, stub,
                                                ARRAY_SIZE(stub), &sessions);
+        if (n_sessions) {
+            size_t n_open = uptrace_sessions_drop_closed(engine, sessions,
+                                                         n_sessions);
+
+            COVERAGE_ADD(upcall_trace_closed, n_sessions - n_open);
+            n_sessions = n_open;
+        }
     }
     if (!expected && !n_sessions) {
         if (sessions != stub) {
@@ -509,11 +594,10 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
         capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
                                            &info);
-        if (!capture && bridge) {
-            /* Expected, but not this packet: it may still match. */
-            n_sessions = upcall_trace_bridge_match(bridge, match_flow, stub,
-                                                   ARRAY_SIZE(stub),
-                                                   &sessions);
+        if (capture && n_sessions) {
+            /* Sessions that do not trace this packet yet but whose filter
+             * matches this round start a trace here. */
+            uptrace_capture_add_sessions(capture, sessions, n_sessions, true);
         }
     }
     if (!capture && n_sessions) {

@@ -44,11 +44,11 @@ struct uptrace_capture {
     struct Target {
         SessionPtr session;
         uint64_t trace_id;
+        bool started;               /* Begun by this round, not continued. */
     };
 
     std::shared_ptr<uptrace_engine> engine;
     std::vector<Target> targets;
-    bool started_traces = false;    /* Begun, not continued. */
     Round round;
 };
 
@@ -101,7 +101,7 @@ capture_begin(uptrace_engine *engine, uptrace_session *const sessions[],
         std::optional<uint64_t> id = sessions[i]->admit_new_trace(
             partial, now, wall, &session_bridge);
         if (id) {
-            targets.push_back({sessions[i]->shared_from_this(), *id});
+            targets.push_back({sessions[i]->shared_from_this(), *id, true});
             if (bridge.empty()) {
                 bridge = std::move(session_bridge);
             }
@@ -113,11 +113,39 @@ capture_begin(uptrace_engine *engine, uptrace_session *const sessions[],
 
     auto capture = new_capture(engine, info, now);
     capture->targets = std::move(targets);
-    capture->started_traces = true;
     if (capture->round.bridge.empty()) {
         capture->round.bridge = std::move(bridge);
     }
     return capture;
+}
+
+/* Starts a trace, at the round of 'capture', in each of 'sessions' that
+ * admits it and is not already one of the capture's targets. */
+void
+capture_add_sessions(uptrace_capture *capture,
+                     uptrace_session *const sessions[], size_t n,
+                     bool partial)
+{
+    for (size_t i = 0; i < n; i++) {
+        uptrace_session *session = sessions[i];
+        bool known = !session;
+
+        for (const auto &target : capture->targets) {
+            known = known || target.session.get() == session;
+        }
+        if (known) {
+            continue;
+        }
+
+        std::string bridge;
+        std::optional<uint64_t> id = session->admit_new_trace(
+            partial, capture->round.monotonic_ms, capture->round.wall_ms,
+            &bridge);
+        if (id) {
+            capture->targets.push_back({session->shared_from_this(), *id,
+                                        true});
+        }
+    }
 }
 
 std::unique_ptr<uptrace_capture>
@@ -138,7 +166,7 @@ capture_continue(uptrace_engine *engine, uint32_t recirc_id,
         std::string session_bridge;
         if (session
             && session->may_continue(ref.trace_id, now, &session_bridge)) {
-            targets.push_back({std::move(session), ref.trace_id});
+            targets.push_back({std::move(session), ref.trace_id, false});
             if (bridge.empty()) {
                 bridge = std::move(session_bridge);
             }
@@ -184,8 +212,8 @@ capture_commit(std::unique_ptr<uptrace_capture> capture)
 void
 capture_abort(std::unique_ptr<uptrace_capture> capture)
 {
-    if (capture->started_traces) {
-        for (const auto &target : capture->targets) {
+    for (const auto &target : capture->targets) {
+        if (target.started) {
             target.session->forget_empty_trace(target.trace_id);
         }
     }
@@ -205,6 +233,32 @@ uptrace_capture_begin(struct uptrace_engine *engine,
 {
     return call_from_c<uptrace_capture *>(nullptr, [&] {
         return capture_begin(engine, sessions, n, info, partial).release();
+    });
+}
+
+size_t
+uptrace_sessions_drop_closed(struct uptrace_engine *engine,
+                             struct uptrace_session *sessions[], size_t n)
+{
+    const EngineShared &shared = *engine->shared();
+    int64_t now_ms = -1;
+    size_t n_open = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (sessions[i] && !sessions[i]->is_closed(shared, &now_ms)) {
+            sessions[n_open++] = sessions[i];
+        }
+    }
+    return n_open;
+}
+
+void
+uptrace_capture_add_sessions(struct uptrace_capture *capture,
+                             struct uptrace_session *const sessions[],
+                             size_t n, bool partial)
+{
+    call_from_c_void([&] {
+        capture_add_sessions(capture, sessions, n, partial);
     });
 }
 

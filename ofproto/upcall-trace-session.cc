@@ -253,10 +253,12 @@ uptrace_session::admit_new_trace(bool partial, int64_t now_ms, int64_t wall_ms,
     if (config_.mode == UPTRACE_MODE_STOP
         && traces_.size() >= config_.max_traces) {
         n_dropped_full_++;
+        update_closed_locked(now_ms);
         return std::nullopt;
     }
     if (!take_token_locked(now_ms)) {
         n_rate_limited_++;
+        update_closed_locked(now_ms);
         return std::nullopt;
     }
     while (traces_.size() >= config_.max_traces) {
@@ -270,7 +272,38 @@ uptrace_session::admit_new_trace(bool partial, int64_t now_ms, int64_t wall_ms,
     last_trace_id_ = id;
     last_trace_time_ = wall_ms;
     *bridge = config_.bridge;
+    update_closed_locked(now_ms);
     return id;
+}
+
+bool
+uptrace_session::is_closed(const EngineShared &shared, int64_t *now_ms)
+{
+    int64_t until = closed_until_ms_.load(std::memory_order_acquire);
+    if (!until) {
+        return false;
+    }
+    if (until != INT64_MAX) {
+        if (*now_ms < 0) {
+            *now_ms = shared.clock.monotonic_ms();
+        }
+        if (*now_ms >= until) {
+            /* The next token is due: admit_new_trace() decides. */
+            return false;
+        }
+    }
+    switch (closed_reason_.load(std::memory_order_relaxed)) {
+    case CLOSED_FULL:
+        closed_dropped_full_.fetch_add(1, std::memory_order_relaxed);
+        break;
+    case CLOSED_RATE:
+        closed_rate_limited_.fetch_add(1, std::memory_order_relaxed);
+        break;
+    case CLOSED_OFF:
+    default:
+        break;
+    }
+    return true;
 }
 
 bool
@@ -331,6 +364,7 @@ uptrace_session::forget_empty_trace(uint64_t id)
     if (it != traces_.end() && it->second->rounds.empty()) {
         erase_trace_locked(it);
         generation_++;
+        update_closed_locked(shared_->clock.monotonic_ms());
     }
 }
 
@@ -383,10 +417,14 @@ uptrace_session::run(int64_t now_ms)
     expire_traces_locked(now_ms);
     update_capturing_locked(now_ms);
     enum uptrace_state state = state_locked(now_ms);
+    uint64_t closed = (closed_dropped_full_.load(std::memory_order_relaxed)
+                       + closed_rate_limited_.load(std::memory_order_relaxed));
     bool changed = (generation_ != last_run_generation_
-                    || state != last_run_state_);
+                    || state != last_run_state_
+                    || closed != last_run_closed_);
     last_run_generation_ = generation_;
     last_run_state_ = state;
+    last_run_closed_ = closed;
     return changed;
 }
 
@@ -414,14 +452,18 @@ uptrace_session::view(int64_t now_ms)
     v.max_trace_size = config_.max_trace_size;
     v.duration_ms = config_.duration_ms;
     v.enabled = config_.enabled;
-    v.n_matched = n_matched_;
+    v.n_matched = (n_matched_
+                   + closed_dropped_full_.load(std::memory_order_relaxed)
+                   + closed_rate_limited_.load(std::memory_order_relaxed));
     v.n_traces = traces_.size();
     v.n_traces_total = n_traces_total_;
     v.n_evicted = n_evicted_;
     v.n_expired = n_expired_;
-    v.n_rate_limited = n_rate_limited_;
+    v.n_rate_limited = (n_rate_limited_
+                        + closed_rate_limited_.load(std::memory_order_relaxed));
     v.n_truncated = n_truncated_;
-    v.n_dropped_full = n_dropped_full_;
+    v.n_dropped_full = (n_dropped_full_
+                        + closed_dropped_full_.load(std::memory_order_relaxed));
     v.last_trace_id = last_trace_id_;
     v.last_trace_time = last_trace_time_;
     v.bytes = bytes_;
@@ -505,6 +547,36 @@ uptrace_session::update_capturing_locked(int64_t now_ms)
             shared_->n_capturing.fetch_sub(1, std::memory_order_relaxed);
         }
     }
+    update_closed_locked(now_ms);
+}
+
+void
+uptrace_session::update_closed_locked(int64_t now_ms)
+{
+    int64_t until = 0;
+    ClosedReason reason = CLOSED_OFF;
+
+    if (!capturing_locked(now_ms)) {
+        until = INT64_MAX;
+    } else if (config_.mode == UPTRACE_MODE_STOP
+               && traces_.size() >= config_.max_traces) {
+        until = INT64_MAX;
+        reason = CLOSED_FULL;
+    } else if (config_.max_rate) {
+        /* As take_token_locked() would refill, without taking. */
+        int64_t elapsed = std::clamp<int64_t>(now_ms - tokens_updated_ms_,
+                                              0, 1000);
+        int64_t tokens = std::min(full_bucket(config_),
+                                  tokens_ + elapsed * config_.max_rate);
+        if (tokens < 1000) {
+            int64_t rate = config_.max_rate;
+            until = (std::max(now_ms, tokens_updated_ms_)
+                     + (1000 - tokens + rate - 1) / rate);
+            reason = CLOSED_RATE;
+        }
+    }
+    closed_reason_.store(reason, std::memory_order_relaxed);
+    closed_until_ms_.store(until, std::memory_order_release);
 }
 
 bool
@@ -558,14 +630,20 @@ uptrace_session::expire_traces_locked(int64_t now_ms)
     if (!config_.retention_ms) {
         return;
     }
+    bool expired = false;
     for (auto it = traces_.begin(); it != traces_.end();) {
         auto next = std::next(it);
         if (now_ms - it->second->last_monotonic_ms
             > config_.retention_ms) {
             erase_trace_locked(it);
             n_expired_++;
+            expired = true;
         }
         it = next;
+    }
+    if (expired) {
+        /* A full session may capture again. */
+        update_closed_locked(now_ms);
     }
 }
 

@@ -30,6 +30,7 @@
  * two sessions matched is one object stored in both traces. */
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -146,6 +147,14 @@ public:
                                             std::string *bridge)
         OVS_EXCLUDED(mutex_);
 
+    /* Whether this session cannot start a trace now, checked without its
+     * mutex: an atomic load, and a clock read ('*now_ms', read once into it
+     * when negative) only while it waits for a max-rate token.  A closed
+     * session counts the refusal as admit_new_trace() would.  It reopens by
+     * itself when its next token is due, and whenever a change of its
+     * configuration or traces (clear, retention) may let it capture. */
+    bool is_closed(const uptrace::EngineShared &shared, int64_t *now_ms);
+
     /* Whether a continuation round may still be stored in trace 'id'.  If
      * so, stores the bridge name in '*bridge'. */
     bool may_continue(uint64_t id, int64_t now_ms, std::string *bridge)
@@ -175,6 +184,7 @@ public:
         uptrace::MutexGuard guard(&mutex_);
         drop_all_traces_locked();
         generation_++;
+        update_closed_locked(shared_->clock.monotonic_ms());
     }
 
     /* Applies retention and duration.  Returns true if the status changed
@@ -214,8 +224,14 @@ private:
     enum uptrace_state state_locked(int64_t now_ms) const
         OVS_REQUIRES(mutex_);
 
-    /* Keeps the engine's count of capturing sessions in step. */
+    /* Keeps the engine's count of capturing sessions in step, and whether
+     * the session is closed. */
     void update_capturing_locked(int64_t now_ms) OVS_REQUIRES(mutex_);
+
+    /* Sets 'closed_until_ms_' from the state: closed while not capturing
+     * (expired, disabled, ...) or full in mode=stop, or until the next
+     * token while over max-rate. */
+    void update_closed_locked(int64_t now_ms) OVS_REQUIRES(mutex_);
 
     /* Token bucket of max_rate tokens per second, holding at most one
      * second's worth, in thousandths of a token to stay exact with integer
@@ -284,6 +300,17 @@ private:
         OVS_GUARDED_BY(mutex_);
     uint64_t bytes_ OVS_GUARDED_BY(mutex_) = 0;
 
+    /* Closed: 0 if the session may start a trace, INT64_MAX until a change
+     * of state, otherwise the monotonic time of its next max-rate token.
+     * Written under 'mutex_', read without it.  'closed_reason_' says which
+     * counter a refusal while closed goes to; the 'closed_*' counters are
+     * added to the mutex-guarded ones when read. */
+    enum ClosedReason : uint8_t { CLOSED_OFF, CLOSED_FULL, CLOSED_RATE };
+    std::atomic<int64_t> closed_until_ms_{0};
+    std::atomic<uint8_t> closed_reason_{CLOSED_OFF};
+    std::atomic<uint64_t> closed_dropped_full_{0};
+    std::atomic<uint64_t> closed_rate_limited_{0};
+
     uint64_t n_matched_ OVS_GUARDED_BY(mutex_) = 0;
     uint64_t n_traces_total_ OVS_GUARDED_BY(mutex_) = 0;
     uint64_t n_evicted_ OVS_GUARDED_BY(mutex_) = 0;
@@ -298,6 +325,7 @@ private:
      * can tell whether anything changed since it last looked. */
     uint64_t generation_ OVS_GUARDED_BY(mutex_) = 0;
     uint64_t last_run_generation_ OVS_GUARDED_BY(mutex_) = 0;
+    uint64_t last_run_closed_ OVS_GUARDED_BY(mutex_) = 0;
     enum uptrace_state last_run_state_ OVS_GUARDED_BY(mutex_)
         = UPTRACE_STATE_WAITING;
 };

@@ -271,6 +271,23 @@ struct uptrace_capture *uptrace_capture_begin(
     struct uptrace_engine *, struct uptrace_session *const sessions[],
     size_t n, const struct uptrace_round_info *, bool partial);
 
+/* Removes from 'sessions' (in place, keeping their order) those that cannot
+ * start a trace now: expired, full in mode=stop, or over max-rate until
+ * their next token is due.  Lock-free, for the sessions an upcall matched:
+ * an atomic load per session, and one clock read if one of them waits for
+ * a token.  Counts each refusal as uptrace_capture_begin() would.  Returns
+ * the number of sessions left. */
+size_t uptrace_sessions_drop_closed(struct uptrace_engine *,
+                                    struct uptrace_session *sessions[],
+                                    size_t n);
+
+/* For a round that continues traces (uptrace_capture_continue()) and that
+ * the filters of 'sessions' also match: starts a trace at this round in
+ * each of them that admits it and is not one that 'capture' continues. */
+void uptrace_capture_add_sessions(struct uptrace_capture *,
+                                  struct uptrace_session *const sessions[],
+                                  size_t n, bool partial);
+
 /* Returns true if some expectation waits for 'recirc_id', so the caller
  * computes a fingerprint only when it can matter.  Lock-free. */
 bool uptrace_engine_expects(const struct uptrace_engine *, uint32_t recirc_id);

@@ -16,8 +16,8 @@ and measures:
   memory      VmRSS and the engine's accounting with 10,000 and 100,000
               stored traces, and under sustained tracing at max_traces=64.
 
-Cases: stock; ours with no session; 1 non-matching session; 1000
-non-matching sessions; 1 session matching every upcall.
+Cases: stock; ours with no session; 1 non-matching session; 1000 and
+10000 non-matching sessions; 1 session matching every upcall.
 
 The load generator connects to a dummy port's "pstream" unix socket and
 writes framed packets (2-byte length, Ethernet frame; lib/netdev-dummy.c),
@@ -86,6 +86,7 @@ CASES = [
     ("no session", "ours", []),
     ("1 non-matching", "ours", ["nm"]),
     ("1000 non-matching", "ours", ["nm"] * 1000),
+    ("10000 non-matching", "ours", ["nm"] * 10000),
     ("1 matching all", "ours", ["all"]),
 ]
 
@@ -422,8 +423,9 @@ def session_specs(kinds, **kw):
     specs = []
     for i, kind in enumerate(kinds):
         if kind == "nm":
-            # Same shape as a typical filter, never our port 53.
-            specs.append(("nm%d" % i, "udp,udp_dst=%d" % (10000 + i),
+            # Filters that differ only in udp_src, as in the issue that
+            # set the targets; never a source port of ours (1024-51023).
+            specs.append(("nm%d" % i, "udp,udp_src=%d" % (52000 + i),
                           None, None))
         else:
             specs.append(("all%d" % i, "udp", None, None))

@@ -324,3 +324,76 @@ TEST_F(UpcallTraceEngineTest, TraceIdsAreUniqueAcrossSessionsAndClears)
 }
 
 } /* anonymous namespace */
+
+/* A session that cannot start a trace is dropped from the sessions an upcall
+ * matched, without its mutex, its refusal counted; it comes back when it
+ * can capture again. */
+TEST_F(UpcallTraceEngineTest, ClosedSessionsAreDroppedUntilTheyCanCapture)
+{
+    uptrace_session *full = create_session("full",
+                                           [](uptrace_session_config &c) {
+        c.max_traces = 1;
+        c.mode = UPTRACE_MODE_STOP;
+    });
+    uptrace_session *rate = create_session("rate",
+                                           [](uptrace_session_config &c) {
+        c.max_rate = 2;
+    });
+    uptrace_session *open = create_session("open", nullptr);
+    auto drop_closed = [&](std::vector<uptrace_session *> sessions) {
+        size_t n = uptrace_sessions_drop_closed(engine(), sessions.data(),
+                                                sessions.size());
+        sessions.resize(n);
+        return sessions;
+    };
+    using Sessions = std::vector<uptrace_session *>;
+
+    EXPECT_EQ((Sessions {full, rate, open}), drop_closed({full, rate, open}));
+
+    /* Full once its only trace is taken; 'rate' has a token left. */
+    EXPECT_NE(0u, trace_one(full));
+    EXPECT_NE(0u, trace_one(rate));
+    EXPECT_EQ((Sessions {rate, open}), drop_closed({full, rate, open}));
+    EXPECT_NE(0u, trace_one(rate));
+    EXPECT_EQ((Sessions {open}), drop_closed({full, rate, open}));
+    EXPECT_EQ((Sessions {open}), drop_closed({full, rate, open}));
+
+    /* Refusals while closed count as the engine's own. */
+    Status st = status_of(full);
+    EXPECT_EQ(UPTRACE_STATE_FULL, st.state);
+    EXPECT_EQ(4u, st.n_matched);
+    EXPECT_EQ(3u, st.n_dropped_full);
+    st = status_of(rate);
+    EXPECT_EQ(4u, st.n_matched);
+    EXPECT_EQ(2u, st.n_rate_limited);
+    EXPECT_EQ(st.n_matched, st.n_traces_total + st.n_rate_limited);
+
+    /* 2 per second: the next token is due 500 ms after the last one. */
+    clock_.advance(499);
+    EXPECT_EQ((Sessions {open}), drop_closed({full, rate, open}));
+    clock_.advance(1);
+    EXPECT_EQ((Sessions {rate, open}), drop_closed({full, rate, open}));
+    EXPECT_NE(0u, trace_one(rate));
+    EXPECT_EQ((Sessions {}), drop_closed({rate}));
+
+    /* Clearing makes room in the full one. */
+    ASSERT_EQ(0, uptrace_engine_clear(engine(), "full", nullptr));
+    EXPECT_EQ((Sessions {full}), drop_closed({full}));
+    EXPECT_NE(0u, trace_one(full));
+    EXPECT_EQ((Sessions {}), drop_closed({full}));
+
+    /* So does raising max_traces, and an expired session is closed. */
+    struct uptrace_session_config c;
+    uptrace_session_config_init(&c);
+    c.name = "full";
+    c.bridge = "br0";
+    c.max_traces = 2;
+    c.mode = UPTRACE_MODE_STOP;
+    c.duration_ms = 1000;
+    ASSERT_EQ(0, uptrace_session_reconfigure(full, &c, nullptr));
+    EXPECT_EQ((Sessions {full}), drop_closed({full}));
+    clock_.advance(1000);
+    uptrace_engine_run(engine());
+    EXPECT_EQ((Sessions {}), drop_closed({full}));
+    EXPECT_EQ(UPTRACE_STATE_EXPIRED, status_of(full).state);
+}
