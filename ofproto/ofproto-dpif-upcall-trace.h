@@ -22,10 +22,10 @@
  * The engine (upcall-trace.h) stores and renders traces and knows nothing of
  * Open vSwitch's types.  This module does the Open vSwitch work:
  *
- *   - For the configuration layer (vswitchd/upcall-trace-config.c): it
- *     compiles a session's bridge, port and filter into a match against the
- *     bridge's ports, and publishes, with RCU, the index the upcall path
- *     looks sessions up in (a classifier per bridge).
+ *   - For the configuration layer (vswitchd/upcall-trace-config.c, which
+ *     resolves each session's bridge, port and filter into matches with
+ *     upcall_trace_filter_parse()): it publishes, with RCU, the index the
+ *     upcall path looks sessions up in (a classifier per bridge).
  *
  *   - For the upcall path (hooks in ofproto-dpif-upcall.c): it decides
  *     whether an upcall is traced, turns translation tracing on for it,
@@ -64,29 +64,12 @@ struct uptrace_engine *upcall_trace_engine(void);
 
 /* Configuration. */
 
-/* Why a session cannot capture now. */
-enum upcall_trace_compile_result {
-    UPCALL_TRACE_COMPILED,      /* Ready. */
-    UPCALL_TRACE_NO_BRIDGE,     /* The bridge does not exist (yet). */
-    UPCALL_TRACE_NO_PORT,       /* The port is not on the bridge (yet). */
-    UPCALL_TRACE_BAD_FILTER,    /* The filter is wrong: an error. */
-    UPCALL_TRACE_WRONG_PORT     /* The port is on another bridge: an error. */
-};
-
 /* One ready session, as the upcall path sees it. */
 struct upcall_trace_binding {
     struct uptrace_session *session;    /* Not owned. */
     struct uuid ofproto_uuid;           /* The bridge's ofproto-dpif. */
     struct match match;                 /* Filter and port, combined. */
 };
-
-/* Compiles the session's 'bridge', 'port' (may be NULL) and 'filter' (may be
- * NULL or empty) into 'binding' (whose 'session' member it does not touch).
- * Returns UPCALL_TRACE_COMPILED or the reason it cannot, with a malloc()'d
- * message in '*msgp' that the caller frees.  Main thread only. */
-enum upcall_trace_compile_result upcall_trace_compile(
-    const char *bridge, const char *port, const char *filter,
-    struct upcall_trace_binding *binding, char **msgp);
 
 /* The name of the datapath of 'bridge' ("ovs-netdev@ovs-netdev", ...), or
  * NULL if there is no such bridge.  Main thread only. */
