@@ -40,19 +40,17 @@
  * that are not tunnelled, and nothing at all while no session exists on the
  * bridge. */
 
-/* parse_ofp_exact_flow() leaves the mask of tun_metadataN fields empty: it
- * writes masks through a TLV map, which a fresh mask lacks.  It also ignores
- * a tun_metadataN field that the map does not name, which would make the
- * filter match every packet.  Refuses the latter, and sets the mask of every
- * tun_metadataN field of 'flow' in 'wc'. */
+/* The filter parser, given the bridge's TLV map, ignores a tun_metadataN
+ * field that the map does not name, which would make the filter match every
+ * packet.  Refuses it.  'wc' is not changed: the parser sets the masks of
+ * the fields the map names. */
 char *
 upcall_trace_filter_tun_metadata(const char *filter, const struct flow *flow,
-                                 struct flow_wildcards *wc)
+                                 struct flow_wildcards *wc OVS_UNUSED)
 {
     char *copy = xstrdup(filter);
     char *save_ptr = NULL;
     char *error = NULL;
-    int i;
 
     for (char *key = strtok_r(copy, ", \t\r\n", &save_ptr); key && !error;
          key = strtok_r(NULL, ", \t\r\n", &save_ptr)) {
@@ -67,17 +65,7 @@ upcall_trace_filter_tun_metadata(const char *filter, const struct flow *flow,
         }
     }
     free(copy);
-    if (error) {
-        return error;
-    }
-
-    wc->masks.tunnel.metadata.tab = flow->tunnel.metadata.tab;
-    ULLONG_FOR_EACH_1 (i, flow->tunnel.metadata.present.map) {
-        mf_mask_field(mf_from_id(MFF_TUN_METADATA0 + i), wc);
-    }
-    /* Match the options, not the map they were named with. */
-    wc->masks.tunnel.metadata.tab = NULL;
-    return NULL;
+    return error;
 }
 
 /* Rewrites the tun_metadataN options of 'tnl', in OpenFlow form, into

@@ -38,11 +38,10 @@ struct xlate_in;
 const struct ofproto_dpif *upcall_trace_xlate_ofproto(
     const struct ofproto_dpif *ofproto, const struct xlate_in *xin);
 
-/* Completes 'flow' and 'wc', that parse_ofp_exact_flow() parsed from
- * 'filter': sets the mask of each tun_metadataN field (it leaves them
- * unmasked).  Returns NULL, or a malloc()'d message if 'filter' names a
- * tun_metadataN field that the bridge's TLV map does not name (the parser
- * ignores those). */
+/* Checks 'flow' and 'wc', which upcall_trace_filter_parse() parsed from
+ * 'filter' with the bridge's TLV map: returns NULL, or a malloc()'d message
+ * if 'filter' names a tun_metadataN field that the map does not name (the
+ * parser ignores those).  'wc' is not changed. */
 char *upcall_trace_filter_tun_metadata(const char *filter,
                                        const struct flow *,
                                        struct flow_wildcards *wc);
