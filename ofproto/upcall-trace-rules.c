@@ -151,24 +151,24 @@ get(const struct xlate_in *xin, const struct rule_dpif *rule)
     }
     ofputil_port_map_destroy(&map);
 
-    struct rule_text *new = xzalloc(sizeof *new);
-    new->rule = rule;
-    new->match = ds_steal_cstr(&s);
-    ovs_mutex_init(&new->mutex);
+    struct rule_text *fresh = xzalloc(sizeof *fresh);
+    fresh->rule = rule;
+    fresh->match = ds_steal_cstr(&s);
+    ovs_mutex_init(&fresh->mutex);
 
     ovs_mutex_lock(&mutex);
     rt = find(rule);
     if (!rt) {
-        cmap_insert(&rules, &new->cmap_node, hash_rule(rule));
-        account(1, sizeof *new + strlen(new->match) + 1);
-        rt = new;
-        new = NULL;
+        cmap_insert(&rules, &fresh->cmap_node, hash_rule(rule));
+        account(1, sizeof *fresh + strlen(fresh->match) + 1);
+        rt = fresh;
+        fresh = NULL;
     }
     ovs_mutex_unlock(&mutex);
 
-    if (new) {
+    if (fresh) {
         /* Another thread was first. */
-        rule_text_free(new);
+        rule_text_free(fresh);
     }
     return rt;
 }

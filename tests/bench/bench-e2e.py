@@ -228,9 +228,11 @@ class Sandbox:
                    ] + cmd
         self.vswitchd = self.spawn(cmd, "ovs-vswitchd.err")
         ctl = os.path.join(d, "ovs-vswitchd.%d.ctl" % self.vswitchd.pid)
-        wait_for(lambda: os.path.exists(ctl), 300 if self.valgrind else 30,
-                 "ovs-vswitchd")
-        self.ctl = Unixctl(ctl)
+        # The socket exists before ovs-vswitchd listens on it: retry.
+        conn = []
+        wait_for(lambda: conn.append(Unixctl(ctl)) or True,
+                 300 if self.valgrind else 30, "ovs-vswitchd")
+        self.ctl = conn[0]
 
     def setup_bridge(self, flows, max_idle=None):
         args = ["--timeout=600", "add-br", "br0", "--", "set", "bridge",
