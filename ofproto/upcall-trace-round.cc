@@ -161,6 +161,9 @@ capture_commit(std::unique_ptr<uptrace_capture> capture)
     if (filled.node_text.capacity() > filled.node_text.size() + 256) {
         filled.node_text.shrink_to_fit();
     }
+    if (filled.blob_data.capacity() > filled.blob_data.size() + 256) {
+        filled.blob_data.shrink_to_fit();
+    }
     RoundPtr round = make_stored_round(std::move(filled),
                                        capture->engine->shared());
     for (const auto &target : capture->targets) {
@@ -221,8 +224,16 @@ uptrace_capture_set_blob(struct uptrace_capture *capture,
         return;
     }
     call_from_c_void([&] {
-        capture->round.blobs[which].assign(static_cast<const char *>(data),
-                                           data ? size : 0);
+        Round &round = capture->round;
+        if (round.blob_data.empty()) {
+            /* Room for two flows, a megaflow and actions: one allocation.
+             * The surplus is given back at commit. */
+            round.blob_data.reserve(3072);
+        }
+        size = data ? std::min<size_t>(size, UINT32_MAX) : 0;
+        round.blob_offset[which] = round.blob_data.size();
+        round.blob_size[which] = size;
+        round.blob_data.append(static_cast<const char *>(data), size);
     });
 }
 

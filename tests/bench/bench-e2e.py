@@ -217,7 +217,9 @@ class Sandbox:
                     os.path.join(d, "conf.db")], "ovsdb-server.err")
         wait_for(lambda: os.path.exists(os.path.join(d, "db.sock")), 30,
                  "ovsdb-server")
-        self.tool("ovs-vsctl", "--no-wait", "init")
+        # The socket exists before ovsdb-server listens on it: retry.
+        wait_for(lambda: self.tool("ovs-vsctl", "--no-wait", "init") or True,
+                 30, "ovsdb-server connection")
         cmd = [os.path.join(self.builddir, "vswitchd", "ovs-vswitchd"),
                "--enable-dummy", "--disable-system", "--no-chdir",
                "--pidfile", "--log-file", "-vconsole:off"]
