@@ -341,6 +341,25 @@ upcall_trace_rules_format(const struct xlate_in *xin, const char *format,
     return ds_steal_cstr(&s);
 }
 
+/* Removes 'rt' from 'rules' and frees it once no thread can see it. */
+static void
+remove_locked(struct rule_text *rt)
+    OVS_REQUIRES(mutex)
+{
+    size_t bytes = sizeof *rt + strlen(rt->match) + 1;
+
+    ovs_mutex_lock(&rt->mutex);
+    bytes += rt->allocated_actions * sizeof *rt->actions;
+    for (size_t i = 0; i < rt->n_actions; i++) {
+        bytes += strlen(rt->actions[i].text) + 1;
+    }
+    ovs_mutex_unlock(&rt->mutex);
+
+    cmap_remove(&rules, &rt->cmap_node, hash_rule(rt->rule));
+    account(-1, -(ptrdiff_t) bytes);
+    ovsrcu_postpone(rule_text_free, rt);
+}
+
 void
 upcall_trace_rules_forget(const struct rule_dpif *rule)
 {
@@ -354,18 +373,19 @@ upcall_trace_rules_forget(const struct rule_dpif *rule)
     ovs_mutex_lock(&mutex);
     struct rule_text *rt = find(rule);
     if (rt) {
-        size_t bytes = sizeof *rt + strlen(rt->match) + 1;
+        remove_locked(rt);
+    }
+    ovs_mutex_unlock(&mutex);
+}
 
-        ovs_mutex_lock(&rt->mutex);
-        bytes += rt->allocated_actions * sizeof *rt->actions;
-        for (size_t i = 0; i < rt->n_actions; i++) {
-            bytes += strlen(rt->actions[i].text) + 1;
-        }
-        ovs_mutex_unlock(&rt->mutex);
+void
+upcall_trace_rules_clear(void)
+{
+    struct rule_text *rt;
 
-        cmap_remove(&rules, &rt->cmap_node, hash_rule(rule));
-        account(-1, -(ptrdiff_t) bytes);
-        ovsrcu_postpone(rule_text_free, rt);
+    ovs_mutex_lock(&mutex);
+    CMAP_FOR_EACH (rt, cmap_node, &rules) {
+        remove_locked(rt);
     }
     ovs_mutex_unlock(&mutex);
 }

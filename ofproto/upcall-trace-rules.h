@@ -70,6 +70,10 @@ char *upcall_trace_rules_format(const struct xlate_in *, const char *format,
 /* Hook of rule_dealloc(): forgets the text of 'rule'. */
 void upcall_trace_rules_forget(const struct rule_dpif *);
 
+/* Forgets the text of every rule: when no session captures, nothing
+ * should be held for tracing. */
+void upcall_trace_rules_clear(void);
+
 /* The number of rules whose text is kept, and the bytes that takes. */
 void upcall_trace_rules_get_usage(size_t *n_rules, size_t *bytes);
 
