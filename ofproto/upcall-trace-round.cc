@@ -155,13 +155,15 @@ void
 capture_commit(std::unique_ptr<uptrace_capture> capture)
 {
     Round &filled = capture->round;
-    if (filled.nodes.capacity() > filled.nodes.size() + 8) {
+    /* A reallocation costs as much as a few hundred bytes of slack, which
+     * memory accounting counts anyway. */
+    if (filled.nodes.capacity() > filled.nodes.size() + 32) {
         filled.nodes.shrink_to_fit();
     }
-    if (filled.node_text.capacity() > filled.node_text.size() + 256) {
+    if (filled.node_text.capacity() > filled.node_text.size() + 512) {
         filled.node_text.shrink_to_fit();
     }
-    if (filled.blob_data.capacity() > filled.blob_data.size() + 256) {
+    if (filled.blob_data.capacity() > filled.blob_data.size() + 512) {
         filled.blob_data.shrink_to_fit();
     }
     RoundPtr round = make_stored_round(std::move(filled),
@@ -260,8 +262,8 @@ uptrace_capture_add_node(struct uptrace_capture *capture,
         if (round.nodes.empty()) {
             /* Enough for most translations: no reallocation as they
              * grow.  The surplus is given back at commit. */
-            round.nodes.reserve(32);
-            round.node_text.reserve(2048);
+            round.nodes.reserve(16);
+            round.node_text.reserve(1024);
         }
         TranslationNode node;
         node.type = static_cast<uint8_t>(type);

@@ -185,6 +185,27 @@ upcall_trace_rules_format_rule(const struct xlate_in *xin,
 }
 
 bool
+upcall_trace_rules_put_table_id(const struct xlate_in *xin, uint8_t table_id,
+                                struct ds *s)
+{
+    if (!is_traced(xin)) {
+        return false;
+    }
+    if (table_id < 10) {
+        ds_put_char(s, ' ');
+    }
+    if (table_id >= 100) {
+        ds_put_char(s, '0' + table_id / 100);
+    }
+    if (table_id >= 10) {
+        ds_put_char(s, '0' + table_id / 10 % 10);
+    }
+    ds_put_char(s, '0' + table_id % 10);
+    ds_put_cstr(s, ". ");
+    return true;
+}
+
+bool
 upcall_trace_rules_report_action(const struct xlate_in *xin,
                                  const struct rule_dpif *rule,
                                  const struct ofpact *a)
@@ -332,6 +353,8 @@ upcall_trace_rules_format(const struct xlate_in *xin, const char *format,
     struct ds s = DS_EMPTY_INITIALIZER;
     va_list copy;
 
+    /* One allocation for most reports, instead of growing from nothing. */
+    ds_reserve(&s, 127);
     va_copy(copy, args);
     if (!format_plain(&s, format, copy)) {
         ds_clear(&s);

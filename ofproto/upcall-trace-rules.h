@@ -34,6 +34,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ds;
 struct ofpact;
@@ -51,6 +52,12 @@ void upcall_trace_rules_end(void);
  * otherwise. */
 bool upcall_trace_rules_format_rule(const struct xlate_in *,
                                     const struct rule_dpif *, struct ds *s);
+
+/* Hook of xlate_report_table(): if 'xin' is traced by live upcall tracing,
+ * appends 'table_id' to 's' as "%2d. " would, without printf(), and returns
+ * true.  Returns false otherwise. */
+bool upcall_trace_rules_put_table_id(const struct xlate_in *,
+                                     uint8_t table_id, struct ds *s);
 
 /* Hook of xlate_trace(): if 'xin' is traced by live upcall tracing and 'a'
  * is one of the actions of 'rule', reports 'a' in xin->trace as
