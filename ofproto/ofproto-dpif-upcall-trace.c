@@ -169,6 +169,10 @@ upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
     old = ovsrcu_get_protected(struct upcall_trace_index *, &trace_index);
     ovsrcu_set(&trace_index, index);
     atomic_store_relaxed(&upcall_trace_n_bindings, n);
+    if (!n) {
+        /* Nothing captures: hold no rule text either. */
+        upcall_trace_rules_clear();
+    }
     if (old) {
         ovsrcu_postpone(upcall_trace_index_destroy, old);
     }

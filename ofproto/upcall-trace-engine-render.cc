@@ -175,7 +175,7 @@ format_in_port(const Round &round)
 struct FormattedActions {
     FormattedActions(const Round &round, const BlobFormatter &formatter)
     {
-        if (round.blobs[UPTRACE_BLOB_ODP_ACTIONS].empty()) {
+        if (round.blob(UPTRACE_BLOB_ODP_ACTIONS).empty()) {
             actions = "drop";
         } else {
             actions = formatter.format(UPTRACE_BLOB_ODP_ACTIONS, round);
@@ -196,8 +196,8 @@ struct FormattedRound : FormattedActions {
         : FormattedActions(round, formatter),
           flow(formatter.format(UPTRACE_BLOB_INITIAL_FLOW, round)),
           final_flow(formatter.format(UPTRACE_BLOB_FINAL_FLOW, round)),
-          final_flow_unchanged(round.blobs[UPTRACE_BLOB_FINAL_FLOW]
-                               == round.blobs[UPTRACE_BLOB_INITIAL_FLOW]),
+          final_flow_unchanged(round.blob(UPTRACE_BLOB_FINAL_FLOW)
+                               == round.blob(UPTRACE_BLOB_INITIAL_FLOW)),
           megaflow(formatter.format(UPTRACE_BLOB_MEGAFLOW, round))
     {
     }
@@ -855,7 +855,7 @@ string_printf(const char *format, ...)
 std::string
 BlobFormatter::format(enum uptrace_blob which, const Round &round) const
 {
-    const std::string &blob = round.blobs[which];
+    std::string_view blob = round.blob(which);
     if (function) {
         std::unique_ptr<char, FreeDeleter> text(
             function(which, blob.data(), blob.size(), round.bridge.c_str(),
@@ -864,7 +864,7 @@ BlobFormatter::format(enum uptrace_blob which, const Round &round) const
             return text.get();
         }
     }
-    return hex(blob);
+    return hex(std::string(blob));
 }
 
 std::string

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "openvswitch/compiler.h"
@@ -61,7 +62,17 @@ struct Round {
     int64_t monotonic_ms = 0;   /* When captured, for retention. */
     int64_t wall_ms = 0;        /* When captured, for display. */
 
-    std::array<std::string, UPTRACE_N_BLOBS> blobs;
+    /* The blobs, one after the other in 'blob_data' (one allocation for
+     * all of them). */
+    std::string blob_data;
+    std::array<uint32_t, UPTRACE_N_BLOBS> blob_offset{};
+    std::array<uint32_t, UPTRACE_N_BLOBS> blob_size{};
+
+    std::string_view blob(enum uptrace_blob which) const
+    {
+        return std::string_view(blob_data).substr(blob_offset[which],
+                                                  blob_size[which]);
+    }
 
     /* The translation: a tree, rendered when read, followed by text (all of
      * it for a round filled by uptrace_capture_set_translation(), the

@@ -188,11 +188,16 @@ void
 capture_commit(std::unique_ptr<uptrace_capture> capture)
 {
     Round &filled = capture->round;
-    if (filled.nodes.capacity() > filled.nodes.size() + 8) {
+    /* A reallocation costs as much as a few hundred bytes of slack, which
+     * memory accounting counts anyway. */
+    if (filled.nodes.capacity() > filled.nodes.size() + 32) {
         filled.nodes.shrink_to_fit();
     }
-    if (filled.node_text.capacity() > filled.node_text.size() + 256) {
+    if (filled.node_text.capacity() > filled.node_text.size() + 512) {
         filled.node_text.shrink_to_fit();
+    }
+    if (filled.blob_data.capacity() > filled.blob_data.size() + 512) {
+        filled.blob_data.shrink_to_fit();
     }
     RoundPtr round = make_stored_round(std::move(filled),
                                        capture->engine->shared());
@@ -288,8 +293,16 @@ uptrace_capture_set_blob(struct uptrace_capture *capture,
         return;
     }
     call_from_c_void([&] {
-        capture->round.blobs[which].assign(static_cast<const char *>(data),
-                                           data ? size : 0);
+        Round &round = capture->round;
+        if (round.blob_data.empty()) {
+            /* Room for two flows, a megaflow and actions: one allocation.
+             * The surplus is given back at commit. */
+            round.blob_data.reserve(3072);
+        }
+        size = data ? std::min<size_t>(size, UINT32_MAX) : 0;
+        round.blob_offset[which] = round.blob_data.size();
+        round.blob_size[which] = size;
+        round.blob_data.append(static_cast<const char *>(data), size);
     });
 }
 
@@ -316,8 +329,8 @@ uptrace_capture_add_node(struct uptrace_capture *capture,
         if (round.nodes.empty()) {
             /* Enough for most translations: no reallocation as they
              * grow.  The surplus is given back at commit. */
-            round.nodes.reserve(32);
-            round.node_text.reserve(2048);
+            round.nodes.reserve(16);
+            round.node_text.reserve(1024);
         }
         TranslationNode node;
         node.type = static_cast<uint8_t>(type);

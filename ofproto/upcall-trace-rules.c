@@ -153,24 +153,24 @@ get(const struct xlate_in *xin, const struct rule_dpif *rule)
     }
     ofputil_port_map_destroy(&map);
 
-    struct rule_text *new = xzalloc(sizeof *new);
-    new->rule = rule;
-    new->match = ds_steal_cstr(&s);
-    ovs_mutex_init(&new->mutex);
+    struct rule_text *fresh = xzalloc(sizeof *fresh);
+    fresh->rule = rule;
+    fresh->match = ds_steal_cstr(&s);
+    ovs_mutex_init(&fresh->mutex);
 
     ovs_mutex_lock(&mutex);
     rt = find(rule);
     if (!rt) {
-        cmap_insert(&rules, &new->cmap_node, hash_rule(rule));
-        account(1, sizeof *new + strlen(new->match) + 1);
-        rt = new;
-        new = NULL;
+        cmap_insert(&rules, &fresh->cmap_node, hash_rule(rule));
+        account(1, sizeof *fresh + strlen(fresh->match) + 1);
+        rt = fresh;
+        fresh = NULL;
     }
     ovs_mutex_unlock(&mutex);
 
-    if (new) {
+    if (fresh) {
         /* Another thread was first. */
-        rule_text_free(new);
+        rule_text_free(fresh);
     }
     return rt;
 }
@@ -183,6 +183,27 @@ upcall_trace_rules_format_rule(const struct xlate_in *xin,
         return false;
     }
     ds_put_cstr(s, get(xin, rule)->match);
+    return true;
+}
+
+bool
+upcall_trace_rules_put_table_id(const struct xlate_in *xin, uint8_t table_id,
+                                struct ds *s)
+{
+    if (!is_traced(xin)) {
+        return false;
+    }
+    if (table_id < 10) {
+        ds_put_char(s, ' ');
+    }
+    if (table_id >= 100) {
+        ds_put_char(s, '0' + table_id / 100);
+    }
+    if (table_id >= 10) {
+        ds_put_char(s, '0' + table_id / 10 % 10);
+    }
+    ds_put_char(s, '0' + table_id % 10);
+    ds_put_cstr(s, ". ");
     return true;
 }
 
@@ -334,6 +355,8 @@ upcall_trace_rules_format(const struct xlate_in *xin, const char *format,
     struct ds s = DS_EMPTY_INITIALIZER;
     va_list copy;
 
+    /* One allocation for most reports, instead of growing from nothing. */
+    ds_reserve(&s, 127);
     va_copy(copy, args);
     if (!format_plain(&s, format, copy)) {
         ds_clear(&s);
@@ -341,6 +364,25 @@ upcall_trace_rules_format(const struct xlate_in *xin, const char *format,
     }
     va_end(copy);
     return ds_steal_cstr(&s);
+}
+
+/* Removes 'rt' from 'rules' and frees it once no thread can see it. */
+static void
+remove_locked(struct rule_text *rt)
+    OVS_REQUIRES(mutex)
+{
+    size_t bytes = sizeof *rt + strlen(rt->match) + 1;
+
+    ovs_mutex_lock(&rt->mutex);
+    bytes += rt->allocated_actions * sizeof *rt->actions;
+    for (size_t i = 0; i < rt->n_actions; i++) {
+        bytes += strlen(rt->actions[i].text) + 1;
+    }
+    ovs_mutex_unlock(&rt->mutex);
+
+    cmap_remove(&rules, &rt->cmap_node, hash_rule(rt->rule));
+    account(-1, -(ptrdiff_t) bytes);
+    ovsrcu_postpone(rule_text_free, rt);
 }
 
 void
@@ -356,18 +398,19 @@ upcall_trace_rules_forget(const struct rule_dpif *rule)
     ovs_mutex_lock(&mutex);
     struct rule_text *rt = find(rule);
     if (rt) {
-        size_t bytes = sizeof *rt + strlen(rt->match) + 1;
+        remove_locked(rt);
+    }
+    ovs_mutex_unlock(&mutex);
+}
 
-        ovs_mutex_lock(&rt->mutex);
-        bytes += rt->allocated_actions * sizeof *rt->actions;
-        for (size_t i = 0; i < rt->n_actions; i++) {
-            bytes += strlen(rt->actions[i].text) + 1;
-        }
-        ovs_mutex_unlock(&rt->mutex);
+void
+upcall_trace_rules_clear(void)
+{
+    struct rule_text *rt;
 
-        cmap_remove(&rules, &rt->cmap_node, hash_rule(rule));
-        account(-1, -(ptrdiff_t) bytes);
-        ovsrcu_postpone(rule_text_free, rt);
+    ovs_mutex_lock(&mutex);
+    CMAP_FOR_EACH (rt, cmap_node, &rules) {
+        remove_locked(rt);
     }
     ovs_mutex_unlock(&mutex);
 }

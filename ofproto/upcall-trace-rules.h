@@ -34,6 +34,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ds;
 struct ofpact;
@@ -52,6 +53,12 @@ void upcall_trace_rules_end(void);
 bool upcall_trace_rules_format_rule(const struct xlate_in *,
                                     const struct rule_dpif *, struct ds *s);
 
+/* Hook of xlate_report_table(): if 'xin' is traced by live upcall tracing,
+ * appends 'table_id' to 's' as "%2d. " would, without printf(), and returns
+ * true.  Returns false otherwise. */
+bool upcall_trace_rules_put_table_id(const struct xlate_in *,
+                                     uint8_t table_id, struct ds *s);
+
 /* Hook of xlate_trace(): if 'xin' is traced by live upcall tracing and 'a'
  * is one of the actions of 'rule', reports 'a' in xin->trace as
  * xlate_trace() does and returns true.  Returns false otherwise. */
@@ -69,6 +76,10 @@ char *upcall_trace_rules_format(const struct xlate_in *, const char *format,
 
 /* Hook of rule_dealloc(): forgets the text of 'rule'. */
 void upcall_trace_rules_forget(const struct rule_dpif *);
+
+/* Forgets the text of every rule: when no session captures, nothing
+ * should be held for tracing. */
+void upcall_trace_rules_clear(void);
 
 /* The number of rules whose text is kept, and the bytes that takes. */
 void upcall_trace_rules_get_usage(size_t *n_rules, size_t *bytes);

@@ -130,10 +130,7 @@ truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size,
 uint64_t
 Round::stored_size() const
 {
-    uint64_t size = ROUND_OVERHEAD;
-    for (const std::string &blob : blobs) {
-        size += heap_size(blob);
-    }
+    uint64_t size = ROUND_OVERHEAD + heap_size(blob_data);
     size += (heap_size(bridge) + heap_size(upcall_type)
              + heap_size(in_port_name) + heap_size(datapath)
              + heap_size(translation) + heap_size(path)

@@ -218,7 +218,9 @@ class Sandbox:
                     os.path.join(d, "conf.db")], "ovsdb-server.err")
         wait_for(lambda: os.path.exists(os.path.join(d, "db.sock")), 30,
                  "ovsdb-server")
-        self.tool("ovs-vsctl", "--no-wait", "init")
+        # The socket exists before ovsdb-server listens on it: retry.
+        wait_for(lambda: self.tool("ovs-vsctl", "--no-wait", "init") or True,
+                 30, "ovsdb-server connection")
         cmd = [os.path.join(self.builddir, "vswitchd", "ovs-vswitchd"),
                "--enable-dummy", "--disable-system", "--no-chdir",
                "--pidfile", "--log-file", "-vconsole:off"]
@@ -229,9 +231,11 @@ class Sandbox:
                    ] + cmd
         self.vswitchd = self.spawn(cmd, "ovs-vswitchd.err")
         ctl = os.path.join(d, "ovs-vswitchd.%d.ctl" % self.vswitchd.pid)
-        wait_for(lambda: os.path.exists(ctl), 300 if self.valgrind else 30,
-                 "ovs-vswitchd")
-        self.ctl = Unixctl(ctl)
+        # The socket exists before ovs-vswitchd listens on it: retry.
+        conn = []
+        wait_for(lambda: conn.append(Unixctl(ctl)) or True,
+                 300 if self.valgrind else 30, "ovs-vswitchd")
+        self.ctl = conn[0]
 
     def setup_bridge(self, flows, max_idle=None):
         args = ["--timeout=600", "add-br", "br0", "--", "set", "bridge",

@@ -294,6 +294,48 @@ TEST_F(UpcallTraceEngineTest, TruncationCutsAtLineBoundary)
 
 /* Ids. */
 
+/* A round captured as a tree keeps the whole nodes that fit, then the
+ * marker. */
+TEST_F(UpcallTraceEngineTest, TruncationKeepsWholeNodes)
+{
+    const uint64_t max = 3000;
+    uptrace_session *s = create_session("s", [max](uptrace_session_config
+                                                    &c) {
+        c.max_trace_size = max;
+    });
+    uptrace_capture *capture = begin({s});
+    ASSERT_TRUE(capture);
+    fill(capture, "in_port=1", "2", "");
+    uptrace_capture_add_node(capture, UPTRACE_NODE_BRIDGE, 0,
+                             "bridge(\"br0\")", 13);
+    for (int i = 0; i < 100; i++) {
+        std::string text = " " + std::to_string(i) + ". priority "
+                           + std::to_string(1000 + i);
+        uptrace_capture_add_node(capture, UPTRACE_NODE_TABLE, 1,
+                                 text.data(), text.size());
+    }
+    uptrace_capture_commit(capture);
+
+    Status st = status_of(s);
+    EXPECT_EQ(1u, st.n_truncated);
+    std::string text = get(st.last_trace_id);
+    size_t marker = text.find("[trace truncated: max-trace-size 3000 "
+                              "bytes reached]\n");
+    ASSERT_NE(std::string::npos, marker) << text;
+    /* Whole nodes, in order, from the first, then the marker. */
+    size_t start = text.find("\nbridge(\"br0\")\n");
+    ASSERT_NE(std::string::npos, start) << text;
+    size_t n = count_substrings(text.substr(start, marker - start),
+                                ". priority ");
+    EXPECT_GT(n, 0u);
+    EXPECT_LT(n, 100u);
+    EXPECT_NE(std::string::npos,
+              text.find(" " + std::to_string(n - 1) + ". priority "
+                        + std::to_string(1000 + n - 1) + "\n"
+                        + "[trace truncated"))
+        << text;
+}
+
 TEST_F(UpcallTraceEngineTest, TraceIdsAreUniqueAcrossSessionsAndClears)
 {
     uptrace_session *a = create_session("a");
