@@ -17,13 +17,16 @@ UPCALL_TRACE_ENGINE_SOURCES = \
 	ofproto/upcall-trace-engine-read.cc \
 	ofproto/upcall-trace-engine-render.cc \
 	ofproto/upcall-trace-expectations.cc \
+	ofproto/upcall-trace-flows.cc \
 	ofproto/upcall-trace-registry.cc \
 	ofproto/upcall-trace-round.cc \
-	ofproto/upcall-trace-session.cc
+	ofproto/upcall-trace-session.cc \
+	ofproto/upcall-trace-translation.cc
 UPCALL_TRACE_ENGINE_HDRS = \
 	ofproto/upcall-trace-engine.hh \
 	ofproto/upcall-trace-engine-util.hh \
 	ofproto/upcall-trace-expectations.hh \
+	ofproto/upcall-trace-flows.hh \
 	ofproto/upcall-trace-registry.hh \
 	ofproto/upcall-trace-session.hh
 ofproto_libofproto_la_SOURCES += \
@@ -35,7 +38,10 @@ ofproto_libofproto_la_SOURCES += \
 	ofproto/upcall-trace-index.c \
 	ofproto/upcall-trace-index.h \
 	ofproto/upcall-trace-purge.c \
+	ofproto/upcall-trace-revalidate.c \
 	ofproto/upcall-trace-purge.h \
+	ofproto/upcall-trace-rules.c \
+	ofproto/upcall-trace-rules.h \
 	ofproto/ofproto-dpif-upcall-trace.c \
 	ofproto/ofproto-dpif-upcall-trace.h
 
@@ -68,9 +74,11 @@ UPCALL_TRACE_ENGINE_GTESTS = \
 	tests/upcall-trace-engine-read-test \
 	tests/upcall-trace-engine-render-test \
 	tests/upcall-trace-expectations-test \
+	tests/upcall-trace-flows-test \
 	tests/upcall-trace-registry-test \
 	tests/upcall-trace-round-test \
-	tests/upcall-trace-session-test
+	tests/upcall-trace-session-test \
+	tests/upcall-trace-translation-test
 UPCALL_TRACE_UNIT_TESTS = \
 	$(UPCALL_TRACE_ENGINE_GTESTS) \
 	tests/upcall-trace-header-test \
@@ -98,12 +106,16 @@ tests_upcall_trace_engine_render_test_SOURCES = \
 	tests/upcall-trace-engine-render-test.cc
 tests_upcall_trace_expectations_test_SOURCES = \
 	tests/upcall-trace-expectations-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_flows_test_SOURCES = \
+	tests/upcall-trace-flows-test.cc tests/upcall-trace-engine-test.hh
 tests_upcall_trace_registry_test_SOURCES = \
 	tests/upcall-trace-registry-test.cc tests/upcall-trace-engine-test.hh
 tests_upcall_trace_round_test_SOURCES = \
 	tests/upcall-trace-round-test.cc tests/upcall-trace-engine-test.hh
 tests_upcall_trace_session_test_SOURCES = \
 	tests/upcall-trace-session-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_translation_test_SOURCES = \
+	tests/upcall-trace-translation-test.cc
 tests_upcall_trace_engine_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
 tests_upcall_trace_engine_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_engine_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
@@ -124,6 +136,11 @@ tests_upcall_trace_expectations_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_expectations_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_expectations_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
 	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_flows_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_flows_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_flows_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_flows_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
+	$(UPCALL_TRACE_GTEST_LIBS)
 tests_upcall_trace_registry_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
 tests_upcall_trace_registry_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_registry_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
@@ -139,6 +156,11 @@ tests_upcall_trace_session_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_session_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_session_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
 	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_translation_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_translation_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_translation_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_translation_test_LDADD = \
+	$(UPCALL_TRACE_ENGINE_TEST_LIBS) $(UPCALL_TRACE_GTEST_LIBS)
 
 tests_upcall_trace_header_test_SOURCES = tests/upcall-trace-header-test.c
 nodist_EXTRA_tests_upcall_trace_header_test_SOURCES = dummy.cxx

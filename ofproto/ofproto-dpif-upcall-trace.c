@@ -19,6 +19,7 @@
 #include "ofproto-dpif-upcall-trace.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "coverage.h"
 #include "dp-packet.h"
@@ -45,6 +46,7 @@
 #include "upcall-trace-blob.h"
 #include "upcall-trace-index.h"
 #include "upcall-trace-purge.h"
+#include "upcall-trace-rules.h"
 #include "util.h"
 #include "uuid.h"
 
@@ -320,17 +322,22 @@ void
 upcall_trace_get_memory_usage(struct simap *usage)
 {
     struct uptrace_memory_usage mem;
+    size_t n_rules, rule_bytes;
 
     if (!engine) {
         return;
     }
     uptrace_engine_get_memory_usage(engine, &mem);
-    if (mem.n_sessions) {
+    upcall_trace_rules_get_usage(&n_rules, &rule_bytes);
+    if (mem.n_sessions || n_rules) {
         simap_increase(usage, "upcall_trace_sessions", mem.n_sessions);
         simap_increase(usage, "upcall_traces", mem.n_traces);
         simap_increase(usage, "upcall_trace_rounds", mem.n_rounds);
+        simap_increase(usage, "upcall_trace_rules", n_rules);
+        /* Everything held once: a round that several sessions store, and
+         * the text of a rule, are counted once. */
         simap_increase(usage, "upcall_trace_kbytes",
-                       DIV_ROUND_UP(mem.bytes, 1024));
+                       DIV_ROUND_UP(mem.bytes + rule_bytes, 1024));
     }
 }
 
@@ -608,32 +615,34 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     /* Port names are not safe to read outside the main thread: number them,
      * as ofproto/trace does by default. */
     xin->names = false;
+    upcall_trace_rules_begin(xin);
     return trace;
 }
 
-/* The path of a round, for upcall/trace/summary: the bridges, tables and
- * rules the translation went through, one per line. */
+/* Hands the translation tree 'nodes' to 'capture', depth first, as it is:
+ * the engine renders it only when it is read. */
 static void
-format_path(const struct ovs_list *nodes, struct ds *path)
+add_nodes(struct uptrace_capture *capture, const struct ovs_list *nodes,
+          unsigned int depth)
 {
     const struct oftrace_node *node;
 
     LIST_FOR_EACH (node, node, nodes) {
+        enum uptrace_node_type type;
+
         switch (node->type) {
-        case OFT_BRIDGE:
-        case OFT_TABLE:
-        case OFT_THAW:
-        case OFT_BUCKET:
-            ds_put_format(path, "%s\n", node->text);
-            break;
-        case OFT_ACTION:
-        case OFT_DETAIL:
-        case OFT_WARN:
-        case OFT_ERROR:
-        default:
-            break;
+        case OFT_BRIDGE: type = UPTRACE_NODE_BRIDGE; break;
+        case OFT_TABLE: type = UPTRACE_NODE_TABLE; break;
+        case OFT_THAW: type = UPTRACE_NODE_THAW; break;
+        case OFT_BUCKET: type = UPTRACE_NODE_BUCKET; break;
+        case OFT_ACTION: type = UPTRACE_NODE_ACTION; break;
+        case OFT_DETAIL: type = UPTRACE_NODE_DETAIL; break;
+        case OFT_WARN: type = UPTRACE_NODE_WARN; break;
+        case OFT_ERROR: default: type = UPTRACE_NODE_ERROR; break;
         }
-        format_path(&node->subs, path);
+        uptrace_capture_add_node(capture, type, depth, node->text,
+                                 strlen(node->text));
+        add_nodes(capture, &node->subs, depth + 1);
     }
 }
 
@@ -646,8 +655,8 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
                         const ovs_u128 *ufid)
 {
     struct uptrace_capture *capture = trace->capture;
-    struct ds text = DS_EMPTY_INITIALIZER;
 
+    upcall_trace_rules_end();
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
                              &trace->initial_flow, sizeof trace->initial_flow);
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
@@ -659,12 +668,7 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
         trace->have_wc = true;
     }
 
-    oftrace_node_print_details(&text, &trace->nodes, 0);
-    uptrace_capture_set_translation(capture, ds_cstr(&text));
-    ds_clear(&text);
-    format_path(&trace->nodes, &text);
-    uptrace_capture_set_path(capture, ds_cstr(&text));
-    ds_destroy(&text);
+    add_nodes(capture, &trace->nodes, 0);
     oftrace_node_list_destroy(&trace->nodes);
     trace->nodes_taken = true;
 
@@ -736,6 +740,9 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
     }
 
     uptrace_capture_commit(trace->capture);
+    if (installed) {
+        upcall_trace_flow_installed();
+    }
     free(msg);
     free(trace);
 }
@@ -745,6 +752,7 @@ upcall_trace_abort(struct upcall_trace *trace)
 {
     if (trace) {
         if (!trace->nodes_taken) {
+            upcall_trace_rules_end();
             oftrace_node_list_destroy(&trace->nodes);
         }
         uptrace_capture_abort(trace->capture);
@@ -813,16 +821,35 @@ unixctl_get(struct unixctl_conn *conn, int argc OVS_UNUSED,
             const char *argv[], void *aux OVS_UNUSED)
 {
     char *out = NULL, *msg = NULL;
-    unsigned long long int id;
-    char *tail;
+    uint64_t id;
     int error;
 
-    errno = 0;
-    id = strtoull(argv[1], &tail, 0);
-    if (errno || *tail || !id || argv[1][0] == '-') {
-        unixctl_command_reply_error(conn, "trace id must be a positive "
-                                    "number such as 0x1f");
-        return;
+    if (!strncmp(argv[1], "ufid:", 5)) {
+        /* The trace whose round installed that datapath flow. */
+        ovs_u128 ufid;
+
+        if (odp_ufid_from_string(argv[1], &ufid) <= 0) {
+            unixctl_command_reply_error(conn, "UFID must be ufid: followed "
+                                        "by a UUID, as dpctl/dump-flows "
+                                        "prints it");
+            return;
+        }
+        error = uptrace_engine_find_ufid(engine, (const uint8_t *) &ufid,
+                                         &id, &msg);
+        if (error) {
+            reply(conn, error, NULL, msg);
+            return;
+        }
+    } else {
+        char *tail;
+
+        errno = 0;
+        id = strtoull(argv[1], &tail, 0);
+        if (errno || *tail || !id || argv[1][0] == '-') {
+            unixctl_command_reply_error(conn, "trace id must be a positive "
+                                        "number such as 0x1f");
+            return;
+        }
     }
     error = uptrace_engine_get(engine, id, reply_format(conn), &out, &msg);
     reply(conn, error, out, msg);
@@ -856,7 +883,7 @@ upcall_trace_unixctl_register(void)
                              unixctl_show, NULL);
     unixctl_command_register("upcall/trace/list", "[SESSION]", 0, 1,
                              unixctl_list, NULL);
-    unixctl_command_register("upcall/trace/get", "TRACE_ID", 1, 1,
+    unixctl_command_register("upcall/trace/get", "TRACE_ID|ufid:UFID", 1, 1,
                              unixctl_get, NULL);
     unixctl_command_register("upcall/trace/summary", "[SESSION]", 0, 1,
                              unixctl_summary, NULL);

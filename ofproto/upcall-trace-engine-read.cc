@@ -59,6 +59,34 @@ reply(std::string text, char **outp)
     return 0;
 }
 
+/* Adds to 'rendered', trace 'trace' as render_trace() made it, the lives of
+ * the datapath flows its rounds installed: text after the rounds, or a
+ * "datapath_flows" array in the JSON object. */
+std::string
+with_flow_lives(std::string rendered, const TraceView &trace,
+                const FlowLog &flows, enum uptrace_format format)
+{
+    std::vector<InstalledRound> rounds;
+    uint32_t number = 0;
+    for (const RoundPtr &round : trace.rounds) {
+        number++;
+        if (round->has_ufid && round->installed) {
+            rounds.push_back({number, round->ufid});
+        }
+    }
+
+    std::string lives = render_flow_lives(flows, trace.id, rounds, format);
+    if (format == UPTRACE_FORMAT_JSON) {
+        size_t end = rendered.find_last_of('}');
+        if (end != std::string::npos) {
+            rendered.insert(end, ",\"datapath_flows\":" + lives);
+        }
+    } else {
+        rendered += lives;
+    }
+    return rendered;
+}
+
 /* Copies the stored traces of 'session', or of every session if it is
  * null, into '*traces' for formatting outside any lock.  Returns 0, or
  * ENOENT with a message in '*errp' for an unknown session. */
@@ -117,8 +145,10 @@ uptrace_engine_get(struct uptrace_engine *engine, uint64_t id,
         TraceView trace;
         for (const SessionPtr &session : engine->sessions()) {
             if (session->find_trace(id, now, &trace)) {
-                return reply(render_trace(trace, engine->formatter(),
-                                          format), outp);
+                return reply(with_flow_lives(
+                                 render_trace(trace, engine->formatter(),
+                                              format),
+                                 trace, engine->flows(), format), outp);
             }
         }
         return fail(errp, ENOENT, string_printf(

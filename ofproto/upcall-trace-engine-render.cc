@@ -163,14 +163,11 @@ format_in_port(const Round &round)
             : round.in_port_name + "(" + std::to_string(round.in_port) + ")");
 }
 
-/* What a round's formatted blobs look like, computed once per round. */
-struct FormattedRound {
-    FormattedRound(const Round &round, const BlobFormatter &formatter)
-        : flow(formatter.format(UPTRACE_BLOB_INITIAL_FLOW, round)),
-          final_flow(formatter.format(UPTRACE_BLOB_FINAL_FLOW, round)),
-          final_flow_unchanged(round.blobs[UPTRACE_BLOB_FINAL_FLOW]
-                               == round.blobs[UPTRACE_BLOB_INITIAL_FLOW]),
-          megaflow(formatter.format(UPTRACE_BLOB_MEGAFLOW, round))
+/* A round's datapath actions as shown ("drop" if none), and whether they
+ * drop: all that upcall/trace/list and summary show of a round besides its
+ * first flow, so that they format nothing else. */
+struct FormattedActions {
+    FormattedActions(const Round &round, const BlobFormatter &formatter)
     {
         if (round.blobs[UPTRACE_BLOB_ODP_ACTIONS].empty()) {
             actions = "drop";
@@ -183,12 +180,26 @@ struct FormattedRound {
         }
     }
 
+    std::string actions;
+    bool drop;
+};
+
+/* What a round's formatted blobs look like, computed once per round. */
+struct FormattedRound : FormattedActions {
+    FormattedRound(const Round &round, const BlobFormatter &formatter)
+        : FormattedActions(round, formatter),
+          flow(formatter.format(UPTRACE_BLOB_INITIAL_FLOW, round)),
+          final_flow(formatter.format(UPTRACE_BLOB_FINAL_FLOW, round)),
+          final_flow_unchanged(round.blobs[UPTRACE_BLOB_FINAL_FLOW]
+                               == round.blobs[UPTRACE_BLOB_INITIAL_FLOW]),
+          megaflow(formatter.format(UPTRACE_BLOB_MEGAFLOW, round))
+    {
+    }
+
     std::string flow;
     std::string final_flow;
     bool final_flow_unchanged;
     std::string megaflow;
-    std::string actions;
-    bool drop;
 };
 
 /* Produces compact JSON, adding separators itself. */
@@ -361,7 +372,7 @@ list_text(const std::vector<TraceView> &traces,
     std::string s;
     for (const TraceView &trace : traces) {
         const Round &first = *trace.rounds.front();
-        FormattedRound last(*trace.rounds.back(), formatter);
+        FormattedActions last(*trace.rounds.back(), formatter);
         std::string flow = formatter.format(UPTRACE_BLOB_INITIAL_FLOW,
                                             first);
         if (flow.size() > MAX_FLOW_LEN) {
@@ -413,11 +424,12 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
                            format_in_port(round).c_str(),
                            format_time_iso8601(round.wall_ms).c_str());
         s += "Flow: " + f.flow + "\n";
-        if (!round.translation.empty() && round.translation[0] != '\n') {
+        const std::string translation = translation_text(round);
+        if (!translation.empty() && translation[0] != '\n') {
             s += '\n';      /* ofproto/trace's blank line after "Flow:". */
         }
-        s += round.translation;
-        if (!round.translation.empty() && round.translation.back() != '\n') {
+        s += translation;
+        if (!translation.empty() && translation.back() != '\n') {
             s += '\n';
         }
         if (s.compare(s.size() - 2, 2, "\n\n")) {
@@ -492,14 +504,15 @@ group_paths(const std::vector<TraceView> &traces,
         std::string key;
         bool drop = false;
         for (const RoundPtr &round : trace.rounds) {
-            FormattedRound f(*round, formatter);
+            FormattedActions f(*round, formatter);
+            std::string path = path_text(*round);
             /* Null bytes cannot occur in either part: unambiguous. */
-            key += round->path;
+            key += path;
             key += '\0';
             key += without_recirc_ids(f.actions);
             key += '\0';
             drop = f.drop;
-            rounds.emplace_back(round->path, f.actions);
+            rounds.emplace_back(std::move(path), f.actions);
         }
 
         PathGroup &group = by_key[key];
@@ -635,7 +648,7 @@ list_json(const std::vector<TraceView> &traces,
     j.begin_object().key("traces").begin_array();
     for (const TraceView &trace : traces) {
         const Round &first = *trace.rounds.front();
-        FormattedRound last(*trace.rounds.back(), formatter);
+        FormattedActions last(*trace.rounds.back(), formatter);
 
         j.begin_object();
         j.key("id").unsigned_number(trace.id);
@@ -694,7 +707,7 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
         j.key("time_ms").number(round.wall_ms);
         j.key("time").string(format_time_iso8601(round.wall_ms));
         j.key("flow").string(f.flow);
-        j.key("translation").string(round.translation);
+        j.key("translation").string(translation_text(round));
         j.key("final_flow").string(f.final_flow);
         j.key("final_flow_unchanged").boolean(f.final_flow_unchanged);
         j.key("megaflow").string(f.megaflow);

@@ -111,7 +111,8 @@ uptrace_engine_get_memory_usage(const struct uptrace_engine *engine,
         usage->n_traces = shared.n_traces.load(std::memory_order_relaxed);
         usage->n_rounds = shared.n_rounds.load(std::memory_order_relaxed);
         usage->n_expectations = engine->expectations().size();
-        usage->bytes = shared.bytes.load(std::memory_order_relaxed);
+        usage->bytes = (shared.bytes.load(std::memory_order_relaxed)
+                        + engine->flows().bytes());
     });
 }
 

@@ -35,6 +35,7 @@
 #include "upcall-trace-engine.hh"
 #include "upcall-trace-engine-util.hh"
 #include "upcall-trace-expectations.hh"
+#include "upcall-trace-flows.hh"
 #include "upcall-trace-session.hh"
 
 struct uptrace_engine : public std::enable_shared_from_this<uptrace_engine> {
@@ -71,6 +72,8 @@ public:
         return expectations_;
     }
     const uptrace::BlobFormatter &formatter() const { return formatter_; }
+    uptrace::FlowLog &flows() { return flows_; }
+    const uptrace::FlowLog &flows() const { return flows_; }
 
     int create_session(uptrace::SessionConfig config,
                        uptrace_session **sessionp, char **errp)
@@ -119,6 +122,7 @@ private:
     const std::shared_ptr<uptrace::EngineShared> shared_;
     uptrace::BlobFormatter formatter_;
     uptrace::ExpectationTable expectations_;
+    uptrace::FlowLog flows_;
 
     mutable struct ovs_mutex mutex_;
     std::map<std::string, uptrace::SessionPtr> sessions_

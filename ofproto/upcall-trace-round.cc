@@ -182,9 +182,25 @@ capture_continue(uptrace_engine *engine, uint32_t recirc_id,
 void
 capture_commit(std::unique_ptr<uptrace_capture> capture)
 {
-    auto round = std::make_shared<const Round>(std::move(capture->round));
+    Round &filled = capture->round;
+    if (filled.nodes.capacity() > filled.nodes.size() + 8) {
+        filled.nodes.shrink_to_fit();
+    }
+    if (filled.node_text.capacity() > filled.node_text.size() + 256) {
+        filled.node_text.shrink_to_fit();
+    }
+    RoundPtr round = make_stored_round(std::move(filled),
+                                       capture->engine->shared());
     for (const auto &target : capture->targets) {
         target.session->store_round(target.trace_id, round);
+    }
+    if (round->has_ufid && round->installed) {
+        std::vector<uint64_t> trace_ids;
+        for (const auto &target : capture->targets) {
+            trace_ids.push_back(target.trace_id);
+        }
+        capture->engine->flows().installed(round->ufid, trace_ids,
+                                           round->wall_ms);
     }
 }
 
@@ -294,6 +310,29 @@ void
 uptrace_capture_set_path(struct uptrace_capture *capture, const char *path)
 {
     call_from_c_void([&] { capture->round.path = nonnull(path); });
+}
+
+void
+uptrace_capture_add_node(struct uptrace_capture *capture,
+                         enum uptrace_node_type type, unsigned int depth,
+                         const char *text, size_t size)
+{
+    call_from_c_void([&] {
+        Round &round = capture->round;
+        if (round.nodes.empty()) {
+            /* Enough for most translations: no reallocation as they
+             * grow.  The surplus is given back at commit. */
+            round.nodes.reserve(32);
+            round.node_text.reserve(2048);
+        }
+        TranslationNode node;
+        node.type = static_cast<uint8_t>(type);
+        node.depth = static_cast<uint16_t>(std::min(depth, 0xffffu));
+        node.text_size = static_cast<uint32_t>(
+            std::min<size_t>(size, UINT32_MAX));
+        round.nodes.push_back(node);
+        round.node_text.append(text, node.text_size);
+    });
 }
 
 void

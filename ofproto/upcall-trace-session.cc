@@ -25,9 +25,36 @@
 namespace uptrace {
 namespace {
 
-/* Fixed costs added to the variable sizes in memory accounting: the objects
- * themselves and the containers' nodes that hold them. */
-constexpr uint64_t ROUND_OVERHEAD = sizeof(Round) + 32;
+/* What malloc() really takes for a block of 'n' bytes: its header, rounded
+ * up to its 16-byte granularity. */
+constexpr uint64_t
+malloc_size(uint64_t n)
+{
+    return (n + 8 + 15) & ~UINT64_C(15);
+}
+
+/* The heap memory of 's': none while it fits in the object itself. */
+uint64_t
+heap_size(const std::string &s)
+{
+    return s.capacity() > 15 ? malloc_size(s.capacity() + 1) : 0;
+}
+
+/* A stored round: the object and the control block of its shared_ptr. */
+constexpr uint64_t ROUND_OVERHEAD = malloc_size(sizeof(Round))
+                                    + malloc_size(48);
+
+/* Frees a stored round and gives back what it accounted for. */
+struct StoredRoundDeleter {
+    std::shared_ptr<EngineShared> shared;
+    uint64_t size;
+
+    void operator()(const Round *round) const
+    {
+        shared->bytes.fetch_sub(size, std::memory_order_relaxed);
+        delete round;
+    }
+};
 
 /* Trace ids are unique in the process, so that an id read from one engine
  * (or before a clear) never names another trace. */
@@ -37,28 +64,65 @@ std::atomic<uint64_t> next_trace_id{1};
  * marked, so that its stored_size() is at most 'budget', or nullptr if not
  * even the marker fits. */
 RoundPtr
-truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size)
+truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size,
+               const std::shared_ptr<EngineShared> &shared)
 {
     const std::string marker = string_printf(
         "[trace truncated: max-trace-size %" PRIu64 " bytes reached]\n",
         max_trace_size);
-    const uint64_t fixed = round.stored_size() - round.translation.size();
-    if (budget < fixed + marker.size()) {
+
+    /* What the round costs without its translation. */
+    Round copy(round);
+    std::vector<TranslationNode>().swap(copy.nodes);
+    std::string().swap(copy.node_text);
+    std::string().swap(copy.translation);
+    const uint64_t fixed = copy.stored_size();
+    /* A string or vector of 'n' bytes takes at most 'n + SLACK' bytes. */
+    const uint64_t SLACK = 24;
+    if (budget < fixed + marker.size() + SLACK) {
         return nullptr;
     }
+    uint64_t room = budget - fixed - marker.size() - SLACK;
 
-    /* Keep the longest prefix of whole lines that fits. */
-    uint64_t room = budget - fixed - marker.size();
-    size_t keep = 0;
-    if (room > 0 && !round.translation.empty()) {
-        size_t limit = std::min<uint64_t>(room, round.translation.size());
-        size_t newline = round.translation.rfind('\n', limit - 1);
-        keep = newline == std::string::npos ? 0 : newline + 1;
+    if (!round.nodes.empty()) {
+        /* Keep the longest prefix of whole nodes that fits.  The nodes come
+         * before the text when rendered. */
+        size_t n = 0, text_size = 0;
+        for (const TranslationNode &node : round.nodes) {
+            uint64_t need = ((n + 1) * sizeof(TranslationNode) + text_size
+                             + node.text_size + 2 * SLACK);
+            if (need > room) {
+                break;
+            }
+            n++;
+            text_size += node.text_size;
+        }
+        copy.nodes.assign(round.nodes.begin(), round.nodes.begin() + n);
+        copy.node_text.assign(round.node_text, 0, text_size);
+        copy.translation = marker;
+    } else {
+        /* Keep the longest prefix of whole lines that fits. */
+        size_t keep = 0;
+        if (room > 0 && !round.translation.empty()) {
+            size_t limit = std::min<uint64_t>(room,
+                                              round.translation.size());
+            size_t newline = round.translation.rfind('\n', limit - 1);
+            keep = newline == std::string::npos ? 0 : newline + 1;
+        }
+        copy.translation = round.translation.substr(0, keep) + marker;
+        copy.translation.shrink_to_fit();
     }
-
-    auto copy = std::make_shared<Round>(round);
-    copy->translation = round.translation.substr(0, keep) + marker;
-    return copy;
+    if (copy.stored_size() > budget) {
+        /* The allocator rounded more than SLACK: keep only the marker. */
+        std::vector<TranslationNode>().swap(copy.nodes);
+        std::string().swap(copy.node_text);
+        copy.translation = marker;
+        copy.translation.shrink_to_fit();
+        if (copy.stored_size() > budget) {
+            return nullptr;
+        }
+    }
+    return make_stored_round(std::move(copy), shared);
 }
 
 } /* anonymous namespace */
@@ -68,12 +132,27 @@ Round::stored_size() const
 {
     uint64_t size = ROUND_OVERHEAD;
     for (const std::string &blob : blobs) {
-        size += blob.size();
+        size += heap_size(blob);
     }
-    size += bridge.size() + upcall_type.size() + in_port_name.size()
-            + datapath.size() + translation.size() + path.size()
-            + xlate_error.size() + install_reason.size();
+    size += (heap_size(bridge) + heap_size(upcall_type)
+             + heap_size(in_port_name) + heap_size(datapath)
+             + heap_size(translation) + heap_size(path)
+             + heap_size(xlate_error) + heap_size(install_reason)
+             + heap_size(node_text));
+    if (nodes.capacity()) {
+        size += malloc_size(nodes.capacity() * sizeof(TranslationNode));
+    }
     return size;
+}
+
+RoundPtr
+make_stored_round(Round round, const std::shared_ptr<EngineShared> &shared)
+{
+    uint64_t size = round.stored_size();
+    shared->bytes.fetch_add(size, std::memory_order_relaxed);
+    /* If this throws, the deleter runs and gives the accounting back. */
+    return RoundPtr(new Round(std::move(round)),
+                    StoredRoundDeleter{shared, size});
 }
 
 int
@@ -187,7 +266,7 @@ uptrace_session::admit_new_trace(bool partial, int64_t now_ms, int64_t wall_ms,
     }
 
     uint64_t id = next_trace_id.fetch_add(1, std::memory_order_relaxed);
-    traces_.emplace(id, Trace(partial, now_ms));
+    traces_.emplace(id, std::make_shared<Trace>(partial, now_ms));
     account_locked(1, 0, TRACE_OVERHEAD);
     n_traces_total_++;
     last_trace_id_ = id;
@@ -247,13 +326,13 @@ uptrace_session::store_round(uint64_t id, const RoundPtr &round)
         return;
     }
 
-    Trace &trace = it->second;
+    Trace &trace = mutable_trace_locked(it);
     RoundPtr stored = round;
     uint64_t size = round->stored_size();
     uint64_t max = config_.max_trace_size;
     if (max && trace.size + size > max) {
         uint64_t budget = max > trace.size ? max - trace.size : 0;
-        stored = truncate_round(*round, budget, max);
+        stored = truncate_round(*round, budget, max, shared_);
         if (!trace.truncated) {
             trace.truncated = true;
             n_truncated_++;
@@ -282,7 +361,7 @@ uptrace_session::forget_empty_trace(uint64_t id)
 {
     MutexGuard guard(&mutex_);
     auto it = traces_.find(id);
-    if (it != traces_.end() && it->second.rounds.empty()) {
+    if (it != traces_.end() && it->second->rounds.empty()) {
         erase_trace_locked(it);
         generation_++;
         update_closed_locked(shared_->clock.monotonic_ms());
@@ -394,25 +473,46 @@ uptrace_session::view(int64_t now_ms)
 void
 uptrace_session::collect_traces(int64_t now_ms, std::vector<TraceView> *views)
 {
-    MutexGuard guard(&mutex_);
-    expire_traces_locked(now_ms);
-    for (const auto &[id, trace] : traces_) {
-        if (!trace.rounds.empty()) {
-            views->push_back(make_view_locked(id, trace));
+    /* Only pointers are copied under the lock, so that a reader of many
+     * traces delays no capture: the views are made after. */
+    std::vector<std::pair<uint64_t, std::shared_ptr<const Trace>>> snapshot;
+    std::string name, bridge;
+    {
+        MutexGuard guard(&mutex_);
+        expire_traces_locked(now_ms);
+        snapshot.reserve(traces_.size());
+        for (const auto &[id, trace] : traces_) {
+            if (!trace->rounds.empty()) {
+                snapshot.emplace_back(id, trace);
+            }
         }
+        name = config_.name;
+        bridge = config_.bridge;
+    }
+
+    views->reserve(views->size() + snapshot.size());
+    for (const auto &[id, trace] : snapshot) {
+        views->push_back(make_view(id, *trace, name, bridge));
     }
 }
 
 bool
 uptrace_session::find_trace(uint64_t id, int64_t now_ms, TraceView *view)
 {
-    MutexGuard guard(&mutex_);
-    expire_traces_locked(now_ms);
-    auto it = traces_.find(id);
-    if (it == traces_.end() || it->second.rounds.empty()) {
-        return false;
+    std::shared_ptr<const Trace> trace;
+    std::string name, bridge;
+    {
+        MutexGuard guard(&mutex_);
+        expire_traces_locked(now_ms);
+        auto it = traces_.find(id);
+        if (it == traces_.end() || it->second->rounds.empty()) {
+            return false;
+        }
+        trace = it->second;
+        name = config_.name;
+        bridge = config_.bridge;
     }
-    *view = make_view_locked(id, it->second);
+    *view = make_view(id, *trace, name, bridge);
     return true;
 }
 
@@ -500,19 +600,25 @@ uptrace_session::take_token_locked(int64_t now_ms)
 }
 
 void
-uptrace_session::account_locked(int64_t traces, int64_t rounds, int64_t bytes)
+uptrace_session::account_locked(int64_t traces, int64_t rounds,
+                                int64_t bytes)
 {
+    /* The session's bytes include its rounds', which the engine's total
+     * counts once per round (make_stored_round()), however many sessions
+     * store it: only the traces themselves are added to it here. */
     bytes_ += bytes;
     shared_->n_traces.fetch_add(traces, std::memory_order_relaxed);
     shared_->n_rounds.fetch_add(rounds, std::memory_order_relaxed);
-    shared_->bytes.fetch_add(bytes, std::memory_order_relaxed);
+    shared_->bytes.fetch_add(traces * static_cast<int64_t>(TRACE_OVERHEAD),
+                             std::memory_order_relaxed);
     generation_++;
 }
 
 void
-uptrace_session::erase_trace_locked(std::map<uint64_t, Trace>::iterator it)
+uptrace_session::erase_trace_locked(
+    std::map<uint64_t, std::shared_ptr<Trace>>::iterator it)
 {
-    const Trace &trace = it->second;
+    const Trace &trace = *it->second;
     account_locked(-1, -static_cast<int64_t>(trace.rounds.size()),
                    -static_cast<int64_t>(trace.size + TRACE_OVERHEAD));
     traces_.erase(it);
@@ -527,7 +633,7 @@ uptrace_session::expire_traces_locked(int64_t now_ms)
     bool expired = false;
     for (auto it = traces_.begin(); it != traces_.end();) {
         auto next = std::next(it);
-        if (now_ms - it->second.last_monotonic_ms
+        if (now_ms - it->second->last_monotonic_ms
             > config_.retention_ms) {
             erase_trace_locked(it);
             n_expired_++;
@@ -550,13 +656,25 @@ uptrace_session::release_in_destructor()
     }
 }
 
+Trace &
+uptrace_session::mutable_trace_locked(
+    std::map<uint64_t, std::shared_ptr<Trace>>::iterator it)
+{
+    /* A reader may hold the trace: copy it, the rounds are shared. */
+    if (it->second.use_count() > 1) {
+        it->second = std::make_shared<Trace>(*it->second);
+    }
+    return *it->second;
+}
+
 TraceView
-uptrace_session::make_view_locked(uint64_t id, const Trace &trace) const
+uptrace_session::make_view(uint64_t id, const Trace &trace,
+                           const std::string &name, const std::string &bridge)
 {
     TraceView view;
     view.id = id;
-    view.session = config_.name;
-    view.bridge = config_.bridge;
+    view.session = name;
+    view.bridge = bridge;
     view.partial = trace.partial;
     view.truncated = trace.truncated;
     view.rounds = trace.rounds;

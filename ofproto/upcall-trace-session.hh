@@ -76,7 +76,17 @@ struct Trace {
     std::vector<RoundPtr> rounds;   /* Ordered by Round::seq. */
 };
 
-constexpr uint64_t TRACE_OVERHEAD = sizeof(Trace) + 64;
+/* A trace: its node in the session's map, the object and the control
+ * block of its shared_ptr (one block, made by make_shared()). */
+constexpr uint64_t TRACE_OVERHEAD = (((64 + 8 + 15) & ~UINT64_C(15))
+                                     + ((sizeof(Trace) + 16 + 8 + 15)
+                                        & ~UINT64_C(15)));
+
+/* Makes 'round' a stored round, accounted in the bytes of 'shared' as long
+ * as it lives: once, however many traces of however many sessions hold
+ * it. */
+RoundPtr make_stored_round(Round round,
+                           const std::shared_ptr<EngineShared> &shared);
 
 } /* namespace uptrace */
 
@@ -231,7 +241,8 @@ private:
     void account_locked(int64_t traces, int64_t rounds, int64_t bytes)
         OVS_REQUIRES(mutex_);
 
-    void erase_trace_locked(std::map<uint64_t, uptrace::Trace>::iterator it)
+    void erase_trace_locked(
+        std::map<uint64_t, std::shared_ptr<uptrace::Trace>>::iterator it)
         OVS_REQUIRES(mutex_);
 
     void evict_oldest_locked() OVS_REQUIRES(mutex_)
@@ -254,9 +265,16 @@ private:
      * without the lock that the helpers it calls are annotated to need. */
     void release_in_destructor() OVS_NO_THREAD_SAFETY_ANALYSIS;
 
-    uptrace::TraceView make_view_locked(uint64_t id,
-                                        const uptrace::Trace &trace) const
+    /* Returns the trace 'it' points to, copied first if a reader holds
+     * it, so that it can be changed. */
+    uptrace::Trace &mutable_trace_locked(
+        std::map<uint64_t, std::shared_ptr<uptrace::Trace>>::iterator it)
         OVS_REQUIRES(mutex_);
+
+    static uptrace::TraceView make_view(uint64_t id,
+                                        const uptrace::Trace &trace,
+                                        const std::string &name,
+                                        const std::string &bridge);
 
     const std::shared_ptr<uptrace::EngineShared> shared_;
     const std::weak_ptr<struct uptrace_engine> engine_;
@@ -275,8 +293,11 @@ private:
     int64_t tokens_updated_ms_ OVS_GUARDED_BY(mutex_);
     bool counted_capturing_ OVS_GUARDED_BY(mutex_) = false;
 
-    /* Stored traces by id, hence oldest first. */
-    std::map<uint64_t, uptrace::Trace> traces_ OVS_GUARDED_BY(mutex_);
+    /* Stored traces by id, hence oldest first.  Shared with readers, which
+     * copy only the pointers under 'mutex_': a trace a reader holds is
+     * copied before it changes (mutable_trace_locked()). */
+    std::map<uint64_t, std::shared_ptr<uptrace::Trace>> traces_
+        OVS_GUARDED_BY(mutex_);
     uint64_t bytes_ OVS_GUARDED_BY(mutex_) = 0;
 
     /* Closed: 0 if the session may start a trace, INT64_MAX until a change

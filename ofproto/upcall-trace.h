@@ -315,6 +315,30 @@ void uptrace_capture_set_translation(struct uptrace_capture *,
 /* What identifies the path for upcall/trace/summary: the tables and rules
  * hit, one per line.  The datapath actions are added by the engine. */
 void uptrace_capture_set_path(struct uptrace_capture *, const char *path);
+
+/* The types of the nodes of a translation tree, as ofproto/trace's "enum
+ * oftrace_node_type". */
+enum uptrace_node_type {
+    UPTRACE_NODE_BRIDGE,        /* Printed with an underline; in the path. */
+    UPTRACE_NODE_TABLE,         /* A rule hit in a table; in the path. */
+    UPTRACE_NODE_THAW,          /* Thawing a frozen state; in the path. */
+    UPTRACE_NODE_BUCKET,        /* A group bucket; in the path. */
+    UPTRACE_NODE_ACTION,
+    UPTRACE_NODE_DETAIL,        /* Printed after " -> ". */
+    UPTRACE_NODE_WARN,          /* Printed after " >> ". */
+    UPTRACE_NODE_ERROR,         /* Printed between ">>>> " and " <<<<". */
+};
+
+/* Instead of uptrace_capture_set_translation() and _set_path(): appends one
+ * node of the translation tree, in depth-first order, 'depth' being 0 for a
+ * top-level node and its parent's plus one otherwise.  The 'size' bytes of
+ * 'text' are copied.  The engine stores the tree as it is and renders the
+ * translation (exactly as ofproto/trace prints the tree) and the path only
+ * when the round is read, so that a capture thread spends no time
+ * formatting. */
+void uptrace_capture_add_node(struct uptrace_capture *,
+                              enum uptrace_node_type, unsigned int depth,
+                              const char *text, size_t size);
 /* The translation error, or NULL if translation succeeded. */
 void uptrace_capture_set_xlate_error(struct uptrace_capture *,
                                      const char *error);
@@ -362,6 +386,38 @@ int uptrace_engine_summary(struct uptrace_engine *, const char *session,
 /* Drops the stored traces of 'session', or of all if NULL. */
 int uptrace_engine_clear(struct uptrace_engine *, const char *session,
                          char **errp);
+
+/* The datapath flows of traced rounds.
+ *
+ * For each stored round that installed a datapath flow, the engine follows
+ * the flow, by UFID, for as long as it lives, from what the revalidators
+ * report: its counters, each revalidation that changed it, and its deletion.
+ * upcall/trace/get shows it after the rounds. */
+
+enum uptrace_flow_change {
+    UPTRACE_FLOW_STATS,         /* Only its counters changed. */
+    UPTRACE_FLOW_MODIFIED,      /* New datapath actions, given as 'detail'. */
+    UPTRACE_FLOW_DELETED        /* It left the datapath; 'detail' says why. */
+};
+
+/* True while the engine follows some flow.  Lock-free: revalidators call it
+ * for every flow they look at. */
+bool uptrace_engine_follows_flows(const struct uptrace_engine *);
+
+/* Reports on the flow with 'ufid': its packets and bytes since it was
+ * installed and what 'change' and 'detail' say.  Returns false if the flow
+ * is not followed. */
+bool uptrace_engine_flow_changed(struct uptrace_engine *,
+                                 const uint8_t ufid[16],
+                                 enum uptrace_flow_change,
+                                 const char *detail, uint64_t n_packets,
+                                 uint64_t n_bytes);
+
+/* Stores in '*trace_id' the id of the newest stored trace one of whose
+ * rounds installed the flow with 'ufid'.  Returns ENOENT, with a message, if
+ * there is none. */
+int uptrace_engine_find_ufid(struct uptrace_engine *, const uint8_t ufid[16],
+                             uint64_t *trace_id, char **errp);
 
 #ifdef __cplusplus
 }

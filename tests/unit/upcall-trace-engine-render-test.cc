@@ -735,7 +735,13 @@ TEST_F(UpcallTraceRenderTest, GetTextKeepsOfprotoTraceLayout)
         "Megaflow: recirc_id=0x5,ct_state=+trk,in_port=1\n"
         "Datapath actions: drop\n"
         "Translation failed (Too many resubmits), packet is dropped.\n"
-        "UFID: none (not installed: translation failed)\n";
+        "UFID: none (not installed: translation failed)\n"
+        /* Round 1 installed a flow: its life follows the rounds. */
+        "--- Datapath flow of round 1:"
+        " ufid:01020304-0506-0708-090a-0b0c0d0e0f10 ---\n"
+        "Installed: 2026-11-26T12:00:00.123Z\n"
+        "Since: 0 packets, 0 bytes\n"
+        "State: in the datapath\n";
     EXPECT_EQ(expected, get(id));
 
     /* The formatter is called at read time, with the round's bridge. */
