@@ -42,6 +42,8 @@ ofproto_libofproto_la_SOURCES += \
 	ofproto/upcall-trace-purge.h \
 	ofproto/upcall-trace-rules.c \
 	ofproto/upcall-trace-rules.h \
+	ofproto/upcall-trace-tunnel.c \
+	ofproto/upcall-trace-tunnel.h \
 	ofproto/ofproto-dpif-upcall-trace.c \
 	ofproto/ofproto-dpif-upcall-trace.h
 
@@ -53,7 +55,9 @@ DOC_SOURCE += Documentation/topics/upcall-tracing.rst
 # The Upcall_Trace table: reconciliation into the engine and status.
 vswitchd_ovs_vswitchd_SOURCES += \
 	vswitchd/upcall-trace-config.c \
-	vswitchd/upcall-trace-config.h
+	vswitchd/upcall-trace-config.h \
+	vswitchd/upcall-trace-target.c \
+	vswitchd/upcall-trace-target.h
 
 # libofproto now holds C++ objects: programs that link it must be linked by
 # the C++ compiler driver.  Automake picks the linker from a program's own
@@ -263,9 +267,15 @@ tests_upcall_trace_engine_bench_LDADD = lib/libopenvswitch.la \
 
 # ---------------------------------------------------------------------------
 # ovs-upcall-trace(8): the command-line tool (a Python 3 script that uses the
-# Open vSwitch Python library) and its manual.  The manual is checked by
-# "manpage-check" with the others; the script by flake8 when it is present.
+# Open vSwitch Python library) and its manual.  The script is generated from
+# utilities/ovs-upcall-trace.in by Open vSwitch's own ".in" rule, as
+# ovs-tcpdump is: it learns @PYTHON3@, the build tree (@abs_builddir@), whose
+# Python library it uses when run from there, and @pkgdatadir@, where
+# "make install" puts that library for the installed script.  The manual is
+# checked by "manpage-check" with the others; the script by flake8 when it
+# is present.
 bin_SCRIPTS += utilities/ovs-upcall-trace
+CLEANFILES += utilities/ovs-upcall-trace
 dist_man_MANS += utilities/ovs-upcall-trace.8
-EXTRA_DIST += utilities/ovs-upcall-trace
-FLAKE8_PYFILES += utilities/ovs-upcall-trace
+EXTRA_DIST += utilities/ovs-upcall-trace.in
+FLAKE8_PYFILES += utilities/ovs-upcall-trace.in

@@ -47,6 +47,7 @@
 #include "upcall-trace-index.h"
 #include "upcall-trace-purge.h"
 #include "upcall-trace-rules.h"
+#include "upcall-trace-tunnel.h"
 #include "util.h"
 #include "uuid.h"
 
@@ -110,7 +111,7 @@ upcall_trace_init(void)
 
     if (ovsthread_once_start(&once)) {
         struct uptrace_engine_options options = {
-            .formatter = upcall_trace_format_blob,
+            .formatter = upcall_trace_format_tunnel_blob,
             .monotonic_ms = monotonic_ms,
             .wall_ms = wall_ms,
         };
@@ -235,6 +236,14 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
             filter, compile_port_map(ofproto),
             ofproto_get_tun_tab(&ofproto->up), &binding->match);
 
+        if (error) {
+            *msgp = xasprintf("filter \"%s\": %s", filter, error);
+            free(error);
+            result = UPCALL_TRACE_BAD_FILTER;
+            goto out;
+        }
+        error = upcall_trace_filter_tun_metadata(
+            filter, &binding->match.flow, &binding->match.wc);
         if (error) {
             *msgp = xasprintf("filter \"%s\": %s", filter, error);
             free(error);
@@ -513,6 +522,7 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     struct uptrace_session **sessions = stub;
     struct uptrace_capture *capture = NULL;
     const struct flow *match_flow;
+    struct flow tnl_flow;
     size_t n_sessions = 0;
     struct flow buf;
     bool expected;
@@ -520,12 +530,16 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     if (!packet) {
         return NULL;
     }
-
     /* The filters are matched on the flow at the start of the round, on the
      * bridge it runs on: after a thaw, the bridge the pipeline was frozen
      * on, with the registers, metadata and in_port it had then (built only
      * if some filter of that bridge looks at them). */
     match_flow = &xin->flow;
+    if (bridge) {
+        /* Geneve options as tun_metadataN, as the filters name them. */
+        match_flow = upcall_trace_filter_flow(ofproto, flow, &xin->flow,
+                                              &tnl_flow);
+    }
     if (xin->frozen_state && index) {
         const struct frozen_state *state = xin->frozen_state;
 
@@ -573,6 +587,7 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
                          : NULL),
         .datapath = dpif_name(ofproto->backer->dpif),
         .pmd_id = pmd_id == PMD_ID_NULL ? UINT32_MAX : pmd_id,
+        .bridge = upcall_trace_xlate_ofproto(ofproto, xin)->up.name,
     };
 
     if (expected) {
@@ -659,8 +674,12 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
     upcall_trace_rules_end();
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
                              &trace->initial_flow, sizeof trace->initial_flow);
+    struct flow final_buf;
+    const struct flow *final = upcall_trace_final_flow(trace->upcall_flow,
+                                                       &trace->initial_flow,
+                                                       xin, &final_buf);
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
-                             &xin->flow, sizeof xin->flow);
+                             final, sizeof *final);
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
                              odp_actions->data, odp_actions->size);
     if (wc) {
@@ -679,6 +698,21 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
         uptrace_capture_set_ufid(capture, (const uint8_t *) ufid);
     }
     trace->slow = xout->slow;
+    if (xout->slow) {
+        /* As ofproto/trace explains it. */
+        enum slow_path_reason slow = xout->slow;
+        struct ds why = DS_EMPTY_INITIALIZER;
+
+        ds_put_cstr(&why, "This flow is handled by the userspace slow path "
+                    "because it:");
+        for (; slow; slow = zero_rightmost_1bit(slow)) {
+            ds_put_format(&why, "\n  - %s.",
+                          slow_path_reason_to_explanation(
+                              rightmost_1bit(slow)));
+        }
+        uptrace_capture_set_slow_path(capture, ds_cstr(&why));
+        ds_destroy(&why);
+    }
 
     /* The datapath may recirculate the packet before this round is stored,
      * and another thread may handle that upcall: expect it now. */

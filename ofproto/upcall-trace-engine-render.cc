@@ -55,6 +55,8 @@
  *   Final flow: <final flow, or "unchanged">
  *   Megaflow: <megaflow>
  *   Datapath actions: <actions, or "drop">
+ *   This flow is handled by the userspace slow path because it: (if so)
+ *     - <reason>.
  *   Translation failed (<error>), packet is dropped.
  *   UFID: ufid:<uuid> (installed | not installed: <reason>)
  *
@@ -118,7 +120,8 @@
  *       "final_flow_unchanged": bool, "megaflow": str,
  *       "datapath_actions": str ("drop" if none), "drop": bool,
  *       "xlate_error": str|null, "ufid": str|null ("ufid:<uuid>"),
- *       "installed": bool|null, "install_reason": str|null}]}
+ *       "installed": bool|null, "install_reason": str|null,
+ *       "bridge": str, "slow_path": str|null}]}
  *
  * upcall/trace/summary (most frequent first):
  *   {"n_traces": int,
@@ -402,11 +405,12 @@ std::string
 trace_text(const TraceView &trace, const BlobFormatter &formatter)
 {
     const Round &first = *trace.rounds.front();
+    const std::string &bridge = (first.bridge.empty() ? trace.bridge
+                                 : first.bridge);
     size_t n = trace.rounds.size();
     std::string s = string_printf(
         "=== Trace 0x%" PRIx64 " (session %s, bridge %s, %zu round%s%s%s)"
-        " ===\n", trace.id, trace.session.c_str(),
-        (first.bridge.empty() ? trace.bridge : first.bridge).c_str(),
+        " ===\n", trace.id, trace.session.c_str(), bridge.c_str(),
         n, n == 1 ? "" : "s", trace.partial ? ", partial" : "",
         trace.truncated ? ", truncated" : "");
 
@@ -417,10 +421,16 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
         if (i) {
             s += '\n';
         }
+        /* A round that ran on another bridge (after a patch port) says
+         * which. */
+        std::string other_bridge;
+        if (!round.bridge.empty() && round.bridge != bridge) {
+            other_bridge = ", bridge=" + round.bridge;
+        }
         s += string_printf("--- Round %zu: recirc_id=0x%" PRIx32
-                           ", upcall=%s, in_port=%s, %s ---\n",
+                           ", upcall=%s%s, in_port=%s, %s ---\n",
                            i + 1, round.recirc_id,
-                           round.upcall_type.c_str(),
+                           round.upcall_type.c_str(), other_bridge.c_str(),
                            format_in_port(round).c_str(),
                            format_time_iso8601(round.wall_ms).c_str());
         s += "Flow: " + f.flow + "\n";
@@ -439,6 +449,9 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
              + (f.final_flow_unchanged ? "unchanged" : f.final_flow) + "\n";
         s += "Megaflow: " + f.megaflow + "\n";
         s += "Datapath actions: " + f.actions + "\n";
+        if (!round.slow_path.empty()) {
+            s += round.slow_path + "\n";
+        }
         if (round.has_xlate_error) {
             s += "Translation failed (" + round.xlate_error
                  + "), packet is dropped.\n";
@@ -725,6 +738,10 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
             j.key("installed").null();
             j.key("install_reason").null();
         }
+        j.key("bridge").string(round.bridge.empty() ? trace.bridge
+                               : round.bridge);
+        j.key("slow_path").string_or_null(!round.slow_path.empty(),
+                                          round.slow_path);
         j.end_object();
     }
     j.end_array();

@@ -77,6 +77,7 @@ struct Round {
     bool has_install = false;
     bool installed = false;
     std::string install_reason;
+    std::string slow_path;      /* ofproto/trace's explanation, or empty. */
 
     /* Bytes this round accounts for: its variable parts plus a fixed
      * overhead for the object itself. */

@@ -67,6 +67,7 @@ fill_round_info(Round *round, const struct uptrace_round_info *info)
     round->in_port_name = nonnull(info->in_port_name);
     round->datapath = nonnull(info->datapath);
     round->pmd_id = info->pmd_id;
+    round->bridge = nonnull(info->bridge);
 }
 
 std::unique_ptr<uptrace_capture>
@@ -112,7 +113,9 @@ capture_begin(uptrace_engine *engine, uptrace_session *const sessions[],
 
     auto capture = new_capture(engine, info, now);
     capture->targets = std::move(targets);
-    capture->round.bridge = std::move(bridge);
+    if (capture->round.bridge.empty()) {
+        capture->round.bridge = std::move(bridge);
+    }
     return capture;
 }
 
@@ -175,7 +178,9 @@ capture_continue(uptrace_engine *engine, uint32_t recirc_id,
 
     auto capture = new_capture(engine, info, now);
     capture->targets = std::move(targets);
-    capture->round.bridge = std::move(bridge);
+    if (capture->round.bridge.empty()) {
+        capture->round.bridge = std::move(bridge);
+    }
     return capture;
 }
 
@@ -363,6 +368,15 @@ uptrace_capture_set_install(struct uptrace_capture *capture, bool installed,
         capture->round.has_install = true;
         capture->round.installed = installed;
         capture->round.install_reason = nonnull(reason);
+    });
+}
+
+void
+uptrace_capture_set_slow_path(struct uptrace_capture *capture,
+                              const char *explanation)
+{
+    call_from_c_void([&] {
+        capture->round.slow_path = nonnull(explanation);
     });
 }
 

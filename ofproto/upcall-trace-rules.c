@@ -142,7 +142,9 @@ get(const struct xlate_in *xin, const struct rule_dpif *rule)
     minimatch_format(&rule->up.cr.match,
                      ofproto_get_tun_tab(&xin->ofproto->up),
                      &map, &s, OFP_DEFAULT_PRIORITY);
-    if (ds_last(&s) != ' ') {
+    /* xlate_report_table() formats after "%2d. ": a catch-all match adds
+     * nothing, and no separator follows. */
+    if (s.length && ds_last(&s) != ' ') {
         ds_put_cstr(&s, ", ");
     }
     ds_put_format(&s, "priority %d", rule->up.cr.priority);

@@ -138,7 +138,7 @@ Round::stored_size() const
              + heap_size(in_port_name) + heap_size(datapath)
              + heap_size(translation) + heap_size(path)
              + heap_size(xlate_error) + heap_size(install_reason)
-             + heap_size(node_text));
+             + heap_size(node_text) + heap_size(slow_path));
     if (nodes.capacity()) {
         size += malloc_size(nodes.capacity() * sizeof(TranslationNode));
     }

@@ -245,6 +245,9 @@ struct uptrace_round_info {
     const char *in_port_name;   /* Or NULL. */
     const char *datapath;       /* "netdev@ovs-netdev", ... */
     uint32_t pmd_id;            /* UINT32_MAX if none. */
+    const char *bridge;         /* The bridge translation ran on (for a
+                                 * continuation, the one it resumed on), or
+                                 * NULL for the session's. */
 };
 
 /* Identifies a packet across recirculation without relying on the shared
@@ -347,6 +350,11 @@ void uptrace_capture_set_ufid(struct uptrace_capture *,
 /* Whether the datapath flow was installed and, if not, why. */
 void uptrace_capture_set_install(struct uptrace_capture *, bool installed,
                                  const char *reason);
+/* Why the datapath actions send the packets to userspace, as ofproto/trace
+ * explains it after "Datapath actions:" (without a final new-line), or NULL
+ * if they do not. */
+void uptrace_capture_set_slow_path(struct uptrace_capture *,
+                                   const char *explanation);
 
 /* Registers that the packet of this capture will come back recirculated with
  * 'recirc_id', so that uptrace_capture_continue() can link that round to the

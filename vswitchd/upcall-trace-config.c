@@ -28,6 +28,7 @@
 #include "ofproto/upcall-trace.h"
 #include "openvswitch/hmap.h"
 #include "openvswitch/poll-loop.h"
+#include "openvswitch/dynamic-string.h"
 #include "openvswitch/shash.h"
 #include "openvswitch/vlog.h"
 #include "ovsdb-idl.h"
@@ -35,12 +36,13 @@
 #include "smap.h"
 #include "timeval.h"
 #include "util.h"
+#include "upcall-trace-target.h"
 #include "uuid.h"
 
 VLOG_DEFINE_THIS_MODULE(upcall_trace_config);
 
-/* The "status" column is refreshed at most this often, unless the
- * configuration changed. */
+/* The "status" and "statistics" columns are checked at most this often,
+ * unless the configuration changed. */
 #define STATUS_INTERVAL_MS 1000
 
 /* Bounds of the Upcall_Trace columns and options, as documented in
@@ -52,33 +54,77 @@ VLOG_DEFINE_THIS_MODULE(upcall_trace_config);
 #define MAX_TRACE_SIZE_MIN 1024
 #define MAX_TRACE_SIZE_MAX (1024 * 1024 * 1024)
 
-/* One row of the Upcall_Trace table, as last reconciled. */
+/* One row of the Upcall_Trace table, as last reconciled.
+ *
+ * A reconfiguration only works on what changed: a row whose configuration
+ * ('key') is the same as last time keeps its session untouched, and its
+ * target (bridge, ports) and filter are compiled again only when the
+ * Bridge, Port or Interface tables changed, and then only as far as
+ * needed (the filter only if it names ports). */
 struct ut_row {
     struct hmap_node hmap_node; /* In 'ut_rows', by uuid_hash(&uuid). */
     struct uuid uuid;           /* The row's UUID. */
 
     /* The engine session of the row, or NULL if it has none: the row's
-     * name is used by another row, or the row's configuration was invalid
-     * when it was first seen.  'session_name' is its name in the engine. */
+     * configuration was invalid when it was first seen. */
     struct uptrace_session *session;
     char *session_name;
 
-    char *error;                /* Configuration error, or NULL. */
-    char *logged_error;         /* Last error logged, so each is logged once
-                                 * while it lasts. */
-    struct smap written;        /* Status last put in a transaction. */
+    char *key;                  /* Configuration last reconciled. */
+    char *config_error;         /* Configuration error, or NULL. */
+    char *warning;              /* Ignored configuration, or NULL. */
+    bool enabled;
+
+    /* options:duration: the value 'deadline' (wall clock, ms, 0 if none)
+     * was computed from, and whether it had already passed then.
+     * 'deadline_synced': the database held 'deadline' at the last check.
+     * 'duration_ms': what the session was given, as long as 'deadline' does
+     * not change. */
+    int64_t duration_s;
+    int64_t deadline;
+    bool expired;
+    bool deadline_synced;
+    int64_t duration_ms;
+
+    /* The compiled target and filter. */
+    enum ut_target_result result;
+    char *result_msg;           /* Why not UT_TARGET_OK. */
+    struct ut_target target;
+    bool filter_parsed;
+    bool filter_uses_names;
+    struct match filter;
+    struct match *matches;      /* Bound to the session, if 'bound'. */
+    size_t n_matches;
+    bool bound;
+
+    char *logged;               /* Last message logged, each logged once. */
     bool seen;                  /* Reconciliation mark. */
 };
 
 /* All the rows, by UUID. */
 static struct hmap ut_rows = HMAP_INITIALIZER(&ut_rows);
 
+/* Change numbers of the tables, at the last reconfiguration.
+ * 'force_reconfigure': a row must be reconciled again although no table
+ * changed (a client changed its "expires_at"). */
+static bool reconciled;
+static bool force_reconfigure;
+
+/* Number of rows with an iface_id, at the last reconfiguration. */
+static size_t n_iface_id_rows;
+static unsigned int ut_seqno;
+static unsigned int net_seqno;
+
 /* Status updates.
  *
- * 'status_txn' is the transaction that writes the "status" column, kept
- * across main loop iterations until it completes.  'next_status_ms' is when
- * the status is checked again; 'status_now' asks for a check as soon as
- * possible, after a reconfiguration.
+ * 'status_txn' is the transaction that writes the "status", "statistics"
+ * and "expires_at" columns, kept across main loop iterations until it
+ * completes.  'next_status_ms' is when they are checked again;
+ * 'status_now' asks for a check as soon as possible, after a
+ * reconfiguration.  A check compares what the engine says with what the
+ * database holds (the IDL's replica), not with what was last written, so
+ * that values lost by an ovsdb-server restart, cleared by a client or
+ * rejected with a failed transaction are written again.
  *
  * 'status_ran' tells upcall_trace_config_wait() whether
  * upcall_trace_config_run() ran since the last wait: bridge_run() does not
@@ -89,20 +135,14 @@ static long long int next_status_ms = LLONG_MIN;
 static bool status_now;
 static bool status_ran;
 
-/* The last status transaction failed: write every row at the next check,
- * even if the engine reports no change. */
-static bool status_retry;
-
 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
 
-/* What one reconfiguration computes for one row. */
+/* What one reconfiguration does to one row whose configuration changed. */
 struct ut_work {
     const struct ovsrec_upcall_trace *cfg;
     struct ut_row *row;
-    char *name;                 /* Session name, owned. */
-    struct uptrace_session_config config;   /* Points into 'cfg', 'name'. */
-    char *error;                /* Configuration error, or NULL. */
-    bool duplicate;             /* Another row has the same name. */
+    struct uptrace_session_config config;   /* Points into 'cfg', 'port'. */
+    char *port;                 /* The engine's "port": port or iface-id. */
 };
 
 static struct ut_row *
@@ -124,7 +164,7 @@ ut_row_create(const struct uuid *uuid)
     struct ut_row *row = xzalloc(sizeof *row);
 
     row->uuid = *uuid;
-    smap_init(&row->written);
+    row->result = UT_TARGET_ERROR;
     hmap_insert(&ut_rows, &row->hmap_node, uuid_hash(uuid));
     return row;
 }
@@ -146,23 +186,43 @@ ut_row_destroy(struct ut_row *row)
 {
     ut_row_destroy_session(row);
     hmap_remove(&ut_rows, &row->hmap_node);
-    free(row->error);
-    free(row->logged_error);
-    smap_destroy(&row->written);
+    free(row->key);
+    free(row->config_error);
+    free(row->warning);
+    free(row->result_msg);
+    ut_target_destroy(&row->target);
+    free(row->matches);
+    free(row->logged);
     free(row);
 }
 
-/* Logs 'row''s current error, named 'who', unless it was already logged. */
-static void
-ut_row_log_error(struct ut_row *row, const char *who, const char *error)
+/* The error of 'row' that the status shows, or NULL. */
+static const char *
+ut_row_error(const struct ut_row *row)
 {
-    if (!error) {
-        free(row->logged_error);
-        row->logged_error = NULL;
-    } else if (!row->logged_error || strcmp(row->logged_error, error)) {
-        VLOG_WARN_RL(&rl, "Upcall_Trace %s: %s", who, error);
-        free(row->logged_error);
-        row->logged_error = xstrdup(error);
+    return (row->config_error ? row->config_error
+            : row->result == UT_TARGET_ERROR ? row->result_msg
+            : NULL);
+}
+
+/* Logs what is wrong with 'row' (its error, else its warning), once while
+ * it lasts. */
+static void
+ut_row_log(struct ut_row *row, const char *who)
+{
+    const char *error = ut_row_error(row);
+    const char *msg = error ? error : row->warning;
+
+    if (!msg) {
+        free(row->logged);
+        row->logged = NULL;
+    } else if (!row->logged || strcmp(row->logged, msg)) {
+        char *q = ut_quote(who);
+
+        VLOG_WARN_RL(&rl, "Upcall_Trace %s: %s", q, msg);
+        free(q);
+        free(row->logged);
+        row->logged = xstrdup(msg);
     }
 }
 
@@ -173,25 +233,34 @@ parse_option_uint(const char *key, const char *value,
                   unsigned long long int min, unsigned long long int max,
                   unsigned long long int *valuep)
 {
+    char *q = ut_quote(value);
+    char *error = NULL;
+
     if (!value[0] || value[strspn(value, "0123456789")]) {
-        return xasprintf("options:%s \"%s\" is not a positive integer",
-                         key, value);
+        error = xasprintf("options:%s \"%s\" is not a positive integer",
+                          key, q);
+    } else if (!str_to_ullong(value, 10, valuep)
+               || *valuep < min || *valuep > max) {
+        error = xasprintf("options:%s \"%s\" is out of range (%llu to %llu)",
+                          key, q, min, max);
     }
-    if (!str_to_ullong(value, 10, valuep) || *valuep < min || *valuep > max) {
-        return xasprintf("options:%s \"%s\" is out of range (%llu to %llu)",
-                         key, value, min, max);
-    }
-    return NULL;
+    free(q);
+    return error;
 }
 
-/* Parses the "options" column of 'cfg' into 'config'.  Returns NULL or an
- * error message about the first wrong option, in alphabetical order. */
+/* Parses the "options" column of 'cfg' into 'config' and '*duration_s'.
+ * Returns NULL or an error message about the first wrong known option, in
+ * alphabetical order.  Unknown keys are ignored: '*warningp' names them. */
 static char *
 parse_options(const struct ovsrec_upcall_trace *cfg,
-              struct uptrace_session_config *config)
+              struct uptrace_session_config *config, int64_t *duration_s,
+              char **warningp)
 {
     const struct smap_node **nodes = smap_sort(&cfg->options);
     size_t n = smap_count(&cfg->options);
+    struct ds unknown = DS_EMPTY_INITIALIZER;
+    size_t n_unknown = 0;
+    bool truncated = false;
     char *error = NULL;
 
     for (size_t i = 0; i < n && !error; i++) {
@@ -205,8 +274,10 @@ parse_options(const struct ovsrec_upcall_trace *cfg,
             } else if (!strcmp(value, "stop")) {
                 config->mode = UPTRACE_MODE_STOP;
             } else {
+                char *q = ut_quote(value);
                 error = xasprintf("options:mode \"%s\" is not \"circular\" "
-                                  "or \"stop\"", value);
+                                  "or \"stop\"", q);
+                free(q);
             }
         } else if (!strcmp(key, "max-rate")) {
             error = parse_option_uint(key, value, 1, MAX_RATE_MAX, &x);
@@ -217,13 +288,23 @@ parse_options(const struct ovsrec_upcall_trace *cfg,
             config->max_trace_size = x;
         } else if (!strcmp(key, "duration")) {
             error = parse_option_uint(key, value, 1, DURATION_MAX_S, &x);
-            config->duration_ms = x * 1000;
-        } else {
-            error = xasprintf("options:%s is not a known option (known: "
-                              "duration, max-rate, max-trace-size, mode)",
-                              key);
+            *duration_s = error ? 0 : x;
+        } else if (unknown.length < UT_QUOTE_MAX) {
+            char *q = ut_quote(key);
+            ds_put_format(&unknown, "%soptions:%s", n_unknown++ ? ", " : "",
+                          q);
+            free(q);
+        } else if (!truncated) {
+            ds_put_cstr(&unknown, ", ...");
+            truncated = true;
         }
     }
+    if (n_unknown) {
+        *warningp = xasprintf("%s ignored: not known to this ovs-vswitchd "
+                              "(known: duration, max-rate, max-trace-size, "
+                              "mode)", ds_cstr(&unknown));
+    }
+    ds_destroy(&unknown);
     free(nodes);
     return error;
 }
@@ -232,19 +313,27 @@ parse_options(const struct ovsrec_upcall_trace *cfg,
  * NULL or an error message. */
 static char *
 parse_row(const struct ovsrec_upcall_trace *cfg,
-          struct uptrace_session_config *config)
+          struct uptrace_session_config *config, int64_t *duration_s,
+          char **warningp)
 {
+    if (!cfg->name[0]) {
+        return xstrdup("name must not be empty");
+    }
     if (!cfg->bridge[0]) {
         return xstrdup("bridge is required");
     }
     config->bridge = cfg->bridge;
 
-    if (cfg->port) {
-        if (!cfg->port[0]) {
-            return xstrdup("port must not be empty (clear the column to "
-                           "trace every port)");
-        }
-        config->port = cfg->port;
+    if (cfg->port && !cfg->port[0]) {
+        return xstrdup("port must not be empty (clear the column to "
+                       "trace every port)");
+    }
+    if (cfg->iface_id && !cfg->iface_id[0]) {
+        return xstrdup("iface_id must not be empty (clear the column to "
+                       "trace every port)");
+    }
+    if (cfg->port && cfg->iface_id) {
+        return xstrdup("port and iface_id cannot both be set");
     }
     config->filter = cfg->filter;
 
@@ -272,339 +361,495 @@ parse_row(const struct ovsrec_upcall_trace *cfg,
 
     config->enabled = cfg->n_enabled ? cfg->enabled[0] : true;
 
-    return parse_options(cfg, config);
+    return parse_options(cfg, config, duration_s, warningp);
 }
 
-static int
-compare_rows_by_uuid(const void *a_, const void *b_)
-{
-    const struct ovsrec_upcall_trace *const *a = a_;
-    const struct ovsrec_upcall_trace *const *b = b_;
-
-    return uuid_compare_3way(&(*a)->header_.uuid, &(*b)->header_.uuid);
-}
-
-/* Sets 'w''s error to 'error' (taking ownership), unless it has one. */
+/* Appends 's' (may be NULL) to 'key', unambiguously. */
 static void
-ut_work_set_error(struct ut_work *w, char *error)
+key_put(struct ds *key, const char *s)
 {
-    if (!w->error) {
-        w->error = error;
+    if (s) {
+        ds_put_format(key, "%"PRIuSIZE":%s;", strlen(s), s);
     } else {
-        free(error);
+        ds_put_cstr(key, "-;");
     }
 }
 
-/* Fills 'works' with the rows of 'idl', sorted by UUID, with their parsed
- * configuration.  Returns the number of rows. */
-static size_t
-collect_rows(struct ovsdb_idl *idl, struct ut_work **worksp)
+/* Returns a string that changes whenever the configuration of 'cfg'
+ * changes. */
+static char *
+config_key(const struct ovsrec_upcall_trace *cfg)
 {
-    const struct ovsrec_upcall_trace *cfg;
-    const struct ovsrec_upcall_trace **cfgs = NULL;
-    size_t n = 0, allocated = 0;
+    struct ds key = DS_EMPTY_INITIALIZER;
+    const struct smap_node **nodes = smap_sort(&cfg->options);
+    size_t n = smap_count(&cfg->options);
 
-    OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
-        if (n >= allocated) {
-            cfgs = x2nrealloc(cfgs, &allocated, sizeof *cfgs);
-        }
-        cfgs[n++] = cfg;
-    }
-    if (n) {
-        qsort(cfgs, n, sizeof *cfgs, compare_rows_by_uuid);
-    }
-
-    /* Names, each owned by the row with the smallest UUID that has it. */
-    struct shash names = SHASH_INITIALIZER(&names);
-    struct ut_work *works = xcalloc(MAX(n, 1), sizeof *works);
+    key_put(&key, cfg->name);
+    key_put(&key, cfg->bridge);
+    key_put(&key, cfg->port);
+    key_put(&key, cfg->iface_id);
+    key_put(&key, cfg->filter);
+    ds_put_format(&key, "%"PRId64",%"PRId64",%d;",
+                  cfg->n_max_traces ? cfg->max_traces[0] : -1,
+                  cfg->n_retention ? cfg->retention[0] : -1,
+                  cfg->n_enabled ? cfg->enabled[0] : -1);
     for (size_t i = 0; i < n; i++) {
-        struct ut_work *w = &works[i];
-
-        w->cfg = cfgs[i];
-        w->row = ut_row_find(&cfgs[i]->header_.uuid);
-        if (!w->row) {
-            w->row = ut_row_create(&cfgs[i]->header_.uuid);
-        }
-        w->row->seen = true;
-
-        uptrace_session_config_init(&w->config);
-        if (!w->cfg->name) {
-            w->name = xasprintf(UUID_FMT, UUID_ARGS(&w->row->uuid));
-        } else if (!w->cfg->name[0]) {
-            w->name = xasprintf(UUID_FMT, UUID_ARGS(&w->row->uuid));
-            w->error = xstrdup("name must not be empty (clear the column "
-                               "to name the session after the row's UUID)");
-        } else {
-            w->name = xstrdup(w->cfg->name);
-        }
-        w->config.name = w->name;
-
-        if (!shash_add_once(&names, w->name, w)) {
-            w->duplicate = true;
-            ut_work_set_error(w, xasprintf("name %s is used by another "
-                                           "Upcall_Trace row", w->name));
-        }
-        ut_work_set_error(w, parse_row(w->cfg, &w->config));
+        key_put(&key, nodes[i]->key);
+        key_put(&key, nodes[i]->value);
     }
-    shash_destroy(&names);
-    free(cfgs);
-
-    *worksp = works;
-    return n;
+    free(nodes);
+    return ds_steal_cstr(&key);
 }
 
-/* Reconfigures the session of 'w' in place, under the name 'name' (usually
- * 'w->name').  Returns 0, EEXIST if another session has 'name', or another
- * errno value after setting 'w''s error. */
-static int
-ut_work_reconfigure(struct ut_work *w, const char *name)
+/* Works out the deadline of 'row' from options:duration ('duration_s', 0 if
+ * none) and the "expires_at" column, and sets the session's duration to
+ * what is left of it.  See "expires_at" in vswitch.xml. */
+static void
+ut_row_set_deadline(struct ut_row *row, const struct ovsrec_upcall_trace *cfg,
+                    int64_t duration_s, struct uptrace_session_config *config)
 {
-    struct uptrace_session_config config = w->config;
-    struct ut_row *row = w->row;
-    char *error;
-    int retval;
+    int64_t now = time_wall_msec();
+    int64_t deadline;
 
+    if (!duration_s) {
+        deadline = 0;
+    } else if (row->deadline && duration_s == row->duration_s) {
+        deadline = row->deadline;               /* Something else changed. */
+    } else if (row->deadline) {
+        deadline = now + duration_s * 1000;     /* Changed while we run. */
+    } else if (cfg->n_expires_at) {
+        deadline = cfg->expires_at[0];          /* Kept across restarts. */
+    } else {
+        deadline = now + duration_s * 1000;     /* New, or cleared. */
+    }
+    row->duration_s = duration_s;
+    if (deadline != row->deadline) {
+        row->deadline = deadline;
+        row->deadline_synced = false;
+        row->expired = deadline && deadline <= now;
+        row->duration_ms = deadline ? MAX(deadline - now, 1) : 0;
+    }
+    config->duration_ms = row->duration_ms;
+}
+
+/* Compiles the target and filter of 'row', whose configuration is 'cfg', if
+ * 'config_changed' or the switch's ports may have changed ('net_changed').
+ * Returns true if the bindings of the row changed. */
+static bool
+ut_row_compile(struct ut_row *row, const struct ovsrec_upcall_trace *cfg,
+               struct ut_target_ctx *ctx, bool config_changed,
+               bool *ready_changed)
+{
+    enum ut_target_result result;
+    struct ut_target target;
+    char *msg = NULL;
+
+    if (row->config_error) {
+        result = UT_TARGET_ERROR;
+        memset(&target, 0, sizeof target);
+    } else {
+        result = ut_target_resolve(ctx, cfg->bridge, cfg->port, cfg->iface_id,
+                                   &target, &msg);
+    }
+
+    if (result == UT_TARGET_OK
+        && (config_changed || !row->filter_parsed || row->filter_uses_names
+            || !uuid_equals(&target.ofproto_uuid,
+                            &row->target.ofproto_uuid))) {
+        msg = ut_filter_parse(ctx, cfg->bridge, cfg->filter, &row->filter,
+                              &row->filter_uses_names);
+        row->filter_parsed = !msg;
+        if (msg) {
+            result = UT_TARGET_ERROR;
+        }
+    } else if (result != UT_TARGET_OK) {
+        row->filter_parsed = false;
+    }
+
+    struct match *matches = NULL;
+    size_t n_matches = 0;
+    if (result == UT_TARGET_OK) {
+        matches = xmalloc(MAX(target.n_ports, 1) * sizeof *matches);
+        char *what = (cfg->iface_id
+                      ? xasprintf("an interface with iface-id \"%s\"",
+                                  cfg->iface_id)
+                      : xasprintf("port \"%s\"", cfg->port ? cfg->port : ""));
+        n_matches = ut_target_matches(&target, &row->filter, cfg->filter,
+                                      what, matches, &msg);
+        free(what);
+        if (!n_matches) {
+            result = UT_TARGET_ERROR;
+        }
+    }
+
+    bool bound = (result == UT_TARGET_OK && row->enabled && !row->expired
+                  && row->session);
+    bool changed = bound != row->bound;
+    if (bound && !changed) {
+        changed = (n_matches != row->n_matches
+                   || !uuid_equals(&target.ofproto_uuid,
+                                   &row->target.ofproto_uuid));
+        for (size_t i = 0; !changed && i < n_matches; i++) {
+            changed = !match_equal(&matches[i], &row->matches[i]);
+        }
+    }
+    if (result != row->result || !nullable_string_is_equal(msg,
+                                                           row->result_msg)) {
+        *ready_changed = true;
+    }
+
+    row->result = result;
+    free(row->result_msg);
+    row->result_msg = msg;
+    ut_target_destroy(&row->target);
+    row->target = target;
+    free(row->matches);
+    row->matches = matches;
+    row->n_matches = n_matches;
+    row->bound = bound;
+    return changed;
+}
+
+/* Tells the engine whether 'row''s session can capture. */
+static void
+ut_row_set_ready(struct ut_row *row)
+{
+    if (row->session) {
+        const char *error = ut_row_error(row);
+
+        if (error) {
+            uptrace_session_set_ready(row->session, false, NULL, error);
+        } else if (row->result != UT_TARGET_OK) {
+            uptrace_session_set_ready(row->session, false, row->result_msg,
+                                      NULL);
+        } else {
+            uptrace_session_set_ready(row->session, true, NULL, NULL);
+        }
+    }
+}
+
+/* Parses the row of 'w' and applies what changed to its session: the
+ * configuration in place (stored traces are kept), or a new session.
+ * 'name' is the name to give the session, usually the row's. */
+static void
+ut_work_apply(struct ut_work *w, const char *name)
+{
+    struct ut_row *row = w->row;
+    struct uptrace_session_config config = w->config;
+    char *error = NULL;
+
+    if (row->config_error) {
+        /* The session, if any, keeps its configuration and name. */
+        return;
+    }
     config.name = name;
-    retval = uptrace_session_reconfigure(row->session, &config, &error);
-    if (!retval) {
-        if (strcmp(row->session_name, name)) {
-            VLOG_INFO("Upcall_Trace %s: session renamed to %s",
-                      row->session_name, name);
+    if (row->session) {
+        if (uptrace_session_reconfigure(row->session, &config, &error)) {
+            if (!row->config_error) {
+                row->config_error = ut_quote(error);
+            }
+        } else if (strcmp(row->session_name, name)) {
+            if (strcmp(name, w->cfg->name)) {
+                /* Moved aside for a rename (see below): not worth a line. */
+            } else {
+                VLOG_INFO("Upcall_Trace %s: session renamed to %s",
+                          row->session_name, name);
+            }
             free(row->session_name);
             row->session_name = xstrdup(name);
         }
-    } else if (retval == EEXIST) {
-        free(error);
     } else {
-        w->error = error;
+        if (!uptrace_session_create(upcall_trace_engine(), &config,
+                                    &row->session, &error)) {
+            VLOG_INFO("Upcall_Trace %s: session created", name);
+            row->session_name = xstrdup(name);
+        } else {
+            row->session = NULL;
+            row->config_error = ut_quote(error);
+        }
     }
-    return retval;
-}
-
-static void
-ut_work_destroy(struct ut_work *w)
-{
-    free(w->name);
-    free(w->error);
+    free(error);
 }
 
 void
 upcall_trace_config_init(struct ovsdb_idl *idl)
 {
     upcall_trace_init();
+    ut_target_init(idl);
 
     ovsdb_idl_omit_alert(idl, &ovsrec_upcall_trace_col_status);
+    ovsdb_idl_omit_alert(idl, &ovsrec_upcall_trace_col_statistics);
+    ovsdb_idl_omit_alert(idl, &ovsrec_upcall_trace_col_expires_at);
     ovsdb_idl_omit(idl, &ovsrec_upcall_trace_col_external_ids);
+
+    /* bridge.c does not monitor Interface external_ids, where iface_id
+     * targets are found.  Monitor it, without alert, so that a controller
+     * that updates external_ids does not make every bridge reconfigure:
+     * upcall_trace_config_run() looks for moved iface-ids itself. */
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_external_ids);
+    ovsdb_idl_omit_alert(idl, &ovsrec_interface_col_external_ids);
+}
+
+static unsigned int
+max_seqno(struct ovsdb_idl *idl)
+{
+    return MAX(MAX(ovsdb_idl_table_get_seqno(idl, &ovsrec_table_bridge),
+                   ovsdb_idl_table_get_seqno(idl, &ovsrec_table_port)),
+               ovsdb_idl_table_get_seqno(idl, &ovsrec_table_interface));
+}
+
+/* Sets the bindings of the upcall path from every bound row. */
+static void
+set_bindings(void)
+{
+    struct upcall_trace_binding *bindings = NULL;
+    size_t n = 0, allocated = 0;
+    struct ut_row *row;
+
+    HMAP_FOR_EACH (row, hmap_node, &ut_rows) {
+        for (size_t i = 0; row->bound && i < row->n_matches; i++) {
+            if (n >= allocated) {
+                bindings = x2nrealloc(bindings, &allocated, sizeof *bindings);
+            }
+            bindings[n].session = row->session;
+            bindings[n].ofproto_uuid = row->target.ofproto_uuid;
+            bindings[n].match = row->matches[i];
+            n++;
+        }
+    }
+    upcall_trace_set_bindings(bindings, n);
+    free(bindings);
 }
 
 void
 upcall_trace_config_reconfigure(struct ovsdb_idl *idl)
 {
-    struct uptrace_engine *engine = upcall_trace_engine();
+    unsigned int new_ut_seqno = ovsdb_idl_table_get_seqno(
+        idl, &ovsrec_table_upcall_trace);
+    unsigned int new_net_seqno = max_seqno(idl);
+    bool net_changed = !reconciled || new_net_seqno != net_seqno;
+
+    if (reconciled && new_ut_seqno == ut_seqno && !net_changed
+        && !force_reconfigure) {
+        /* Another table changed: nothing to do for us. */
+        return;
+    }
+    reconciled = true;
+    force_reconfigure = false;
+    ut_seqno = new_ut_seqno;
+    net_seqno = new_net_seqno;
+
+    const struct ovsrec_upcall_trace *cfg;
+    struct ut_work *works = NULL;
+    size_t n_works = 0, allocated = 0;
     struct ut_row *row;
-    struct ut_work *works;
-    size_t n;
 
     HMAP_FOR_EACH (row, hmap_node, &ut_rows) {
         row->seen = false;
     }
-    n = collect_rows(idl, &works);
 
-    /* Destroy the sessions that must go before any session is renamed or
-     * created, so that their names are free: those of deleted rows, of rows
-     * whose name is used by another row, and of rows whose configuration is
-     * invalid and whose name changed. */
+    /* The rows whose configuration changed. */
+    n_iface_id_rows = 0;
+    OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
+        n_iface_id_rows += cfg->iface_id != NULL;
+        row = ut_row_find(&cfg->header_.uuid);
+        if (!row) {
+            row = ut_row_create(&cfg->header_.uuid);
+        }
+        row->seen = true;
+
+        char *key = config_key(cfg);
+        if (row->key && !strcmp(key, row->key)) {
+            free(key);
+            continue;
+        }
+        free(row->key);
+        row->key = key;
+
+        if (n_works >= allocated) {
+            works = x2nrealloc(works, &allocated, sizeof *works);
+        }
+        struct ut_work *w = &works[n_works++];
+        int64_t duration_s = 0;
+
+        w->cfg = cfg;
+        w->row = row;
+        w->port = (cfg->iface_id
+                   ? xasprintf("iface-id=%s", cfg->iface_id)
+                   : nullable_xstrdup(cfg->port));
+        uptrace_session_config_init(&w->config);
+        free(row->config_error);
+        free(row->warning);
+        row->warning = NULL;
+        row->config_error = parse_row(cfg, &w->config, &duration_s,
+                                      &row->warning);
+        w->config.name = cfg->name;
+        w->config.port = w->port;
+        row->enabled = w->config.enabled;
+        ut_row_set_deadline(row, cfg, duration_s, &w->config);
+    }
+
+    /* Sessions of deleted rows go first, so that their names are free. */
+    bool bindings_changed = false;
     HMAP_FOR_EACH_SAFE (row, hmap_node, &ut_rows) {
         if (!row->seen) {
+            bindings_changed |= row->bound;
             ut_row_destroy(row);
         }
     }
-    for (size_t i = 0; i < n; i++) {
+
+    /* The database keeps names unique, but one transaction may swap the
+     * names of two rows, and the engine's names must be unique at every
+     * step: move each renamed session aside to a name no row can have
+     * (names are unique among rows), then give every session its name. */
+    for (size_t i = 0; i < n_works; i++) {
         struct ut_work *w = &works[i];
 
-        if (w->row->session
-            && (w->duplicate
-                || (w->error && strcmp(w->row->session_name, w->name)))) {
-            ut_row_destroy_session(w->row);
+        if (w->row->session && strcmp(w->row->session_name, w->cfg->name)
+            && !w->row->config_error) {
+            char *aside = xasprintf(UUID_FMT" (renaming)",
+                                    UUID_ARGS(&w->row->uuid));
+            ut_work_apply(w, aside);
+            free(aside);
         }
     }
+    for (size_t i = 0; i < n_works; i++) {
+        ut_work_apply(&works[i], works[i].cfg->name);
+    }
 
-    /* Reconfigure the existing sessions in place, so that they keep their
-     * stored traces.
-     *
-     * Renames can depend on each other: a session may take the name that
-     * another one gives up later in this loop (EEXIST until then), and
-     * sessions may even swap names.  Retry while that makes progress, then
-     * break each cycle left by moving one of its sessions aside, to a
-     * temporary name that no one sees, since this all happens within one
-     * iteration of the main loop.  The desired names are unique, so that
-     * terminates; if it did not, a session would be created again below,
-     * without its traces, rather than loop forever. */
-    enum { PENDING, DONE, MOVED } *states = xcalloc(MAX(n, 1),
-                                                     sizeof *states);
-    for (;;) {
-        struct ut_work *blocked = NULL;
-        bool progress = false;
+    /* Compile the targets and filters of the rows that changed, and of
+     * every row if the bridges, ports or interfaces changed. */
+    struct ut_target_ctx ctx;
+    ut_target_ctx_init(&ctx, idl);
+    for (size_t i = 0; i < n_works; i++) {
+        struct ut_work *w = &works[i];
+        bool ready_changed = true;
 
-        for (size_t i = 0; i < n; i++) {
-            struct ut_work *w = &works[i];
+        bindings_changed |= ut_row_compile(w->row, w->cfg, &ctx, true,
+                                           &ready_changed);
+        ut_row_set_ready(w->row);
+        ut_row_log(w->row, w->cfg->name);
+        w->row->seen = false;   /* Done. */
+    }
+    if (net_changed) {
+        OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
+            bool ready_changed = false;
 
-            if (states[i] == DONE || !w->row->session || w->error) {
+            row = ut_row_find(&cfg->header_.uuid);
+            if (!row->seen) {
                 continue;
             }
-            if (ut_work_reconfigure(w, w->name) != EEXIST) {
-                states[i] = DONE;
-                progress = true;
-            } else if (!blocked) {
-                blocked = w;
-            }
-        }
-        if (!blocked) {
-            break;
-        } else if (!progress) {
-            size_t i = blocked - works;
-
-            if (states[i] == PENDING) {
-                char *aside = xasprintf("%s (renaming "UUID_FMT")",
-                                        blocked->row->session_name,
-                                        UUID_ARGS(&blocked->row->uuid));
-                if (ut_work_reconfigure(blocked, aside) == EEXIST) {
-                    ut_row_destroy_session(blocked->row);
-                }
-                free(aside);
-                states[i] = MOVED;
-            } else {
-                ut_row_destroy_session(blocked->row);
+            bindings_changed |= ut_row_compile(row, cfg, &ctx, false,
+                                               &ready_changed);
+            if (ready_changed) {
+                ut_row_set_ready(row);
+                ut_row_log(row, cfg->name);
             }
         }
     }
-    free(states);
+    ut_target_ctx_destroy(&ctx);
 
-    /* Create the missing sessions. */
-    for (size_t i = 0; i < n; i++) {
-        struct ut_work *w = &works[i];
-        char *error;
-
-        if (w->row->session || w->error) {
-            continue;
-        }
-        if (!uptrace_session_create(engine, &w->config, &w->row->session,
-                                    &error)) {
-            VLOG_INFO("Upcall_Trace %s: session created", w->name);
-            w->row->session_name = xstrdup(w->name);
-        } else {
-            w->row->session = NULL;
-            w->error = error;
-        }
+    if (bindings_changed) {
+        set_bindings();
     }
 
-    /* Tell each session whether it can capture, and collect those that can
-     * into the index of the upcall path. */
-    struct upcall_trace_binding *bindings = xmalloc(MAX(n, 1)
-                                                    * sizeof *bindings);
-    size_t n_bindings = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct ut_work *w = &works[i];
-        struct ut_row *r = w->row;
-
-        if (!r->session) {
-            /* Every row without a session has an error. */
-        } else if (w->error) {
-            uptrace_session_set_ready(r->session, false, NULL, w->error);
-        } else {
-            struct upcall_trace_binding *b = &bindings[n_bindings];
-            char *msg = NULL;
-
-            switch (upcall_trace_compile(w->config.bridge, w->config.port,
-                                         w->config.filter, b, &msg)) {
-            case UPCALL_TRACE_COMPILED:
-                uptrace_session_set_ready(r->session, true, NULL, NULL);
-                if (w->config.enabled) {
-                    b->session = r->session;
-                    n_bindings++;
-                }
-                break;
-
-            case UPCALL_TRACE_NO_BRIDGE:
-            case UPCALL_TRACE_NO_PORT:
-                uptrace_session_set_ready(r->session, false, msg, NULL);
-                break;
-
-            case UPCALL_TRACE_BAD_FILTER:
-            case UPCALL_TRACE_WRONG_PORT:
-            default:
-                uptrace_session_set_ready(r->session, false, NULL, msg);
-                w->error = msg;
-                msg = NULL;
-                break;
-            }
-            free(msg);
-        }
-
-        /* A row whose name is taken is named by its UUID. */
-        char *who = (w->duplicate
-                     ? xasprintf(UUID_FMT, UUID_ARGS(&r->uuid))
-                     : xstrdup(w->name));
-        free(r->error);
-        r->error = nullable_xstrdup(w->error);
-        ut_row_log_error(r, who, r->error);
-        free(who);
-    }
-    upcall_trace_set_bindings(bindings, n_bindings);
-    free(bindings);
-
-    for (size_t i = 0; i < n; i++) {
-        ut_work_destroy(&works[i]);
+    for (size_t i = 0; i < n_works; i++) {
+        free(works[i].port);
     }
     free(works);
 
     status_now = true;
 }
 
-/* Fills 'status' with the status of 'row', whose configuration is 'cfg'. */
-static void
+/* The counters of the "statistics" column, in the order of their keys. */
+#define UT_STATISTICS                           \
+    UT_STAT(n_dropped_full)                     \
+    UT_STAT(n_evicted)                          \
+    UT_STAT(n_expired)                          \
+    UT_STAT(n_matched)                          \
+    UT_STAT(n_rate_limited)                     \
+    UT_STAT(n_traces)                           \
+    UT_STAT(n_traces_total)                     \
+    UT_STAT(n_truncated)
+
+static const char *stat_keys[] = {
+#define UT_STAT(NAME) #NAME,
+    UT_STATISTICS
+#undef UT_STAT
+};
+#define N_STATS ARRAY_SIZE(stat_keys)
+
+/* Fills 'status' and 'stats' (N_STATS values, in the order of 'stat_keys')
+ * for 'row', whose configuration is 'cfg'.  Returns the number of
+ * statistics: 0 if the row has no session. */
+static size_t
 ut_row_get_status(const struct ut_row *row,
-                  const struct ovsrec_upcall_trace *cfg, struct smap *status)
+                  const struct ovsrec_upcall_trace *cfg, struct smap *status,
+                  int64_t stats[N_STATS])
 {
     struct uptrace_session_status s;
     const char *datapath;
 
+    if (row->warning) {
+        smap_add(status, "warning", row->warning);
+    }
     if (!row->session) {
         /* Only a row with an error has no session. */
+        const char *error = ut_row_error(row);
+
         smap_add(status, "state",
                  uptrace_state_to_string(UPTRACE_STATE_ERROR));
-        smap_add(status, "error", row->error ? row->error : "no session");
-        return;
+        smap_add(status, "error", error ? error : "no session");
+        return 0;
     }
 
     uptrace_session_get_status(row->session, &s);
+    if (row->expired && (s.state == UPTRACE_STATE_ACTIVE
+                         || s.state == UPTRACE_STATE_FULL)) {
+        s.state = UPTRACE_STATE_EXPIRED;
+    }
     smap_add(status, "state", uptrace_state_to_string(s.state));
     if (s.error) {
+        /* Set by ut_row_set_ready(): already bounded. */
         smap_add(status, "error", s.error);
     }
     datapath = upcall_trace_datapath_name(cfg->bridge);
     if (datapath) {
         smap_add(status, "datapath", datapath);
     }
-    smap_add_format(status, "n_matched", "%"PRIu64, s.n_matched);
-    smap_add_format(status, "n_traces", "%"PRIu64, s.n_traces);
-    smap_add_format(status, "n_traces_total", "%"PRIu64, s.n_traces_total);
-    smap_add_format(status, "n_evicted", "%"PRIu64, s.n_evicted);
-    smap_add_format(status, "n_expired", "%"PRIu64, s.n_expired);
-    smap_add_format(status, "n_rate_limited", "%"PRIu64, s.n_rate_limited);
-    smap_add_format(status, "n_truncated", "%"PRIu64, s.n_truncated);
-    smap_add_format(status, "n_dropped_full", "%"PRIu64, s.n_dropped_full);
     if (s.last_trace_id) {
         smap_add_format(status, "last_trace_id", "%#"PRIx64,
                         s.last_trace_id);
         smap_add_format(status, "last_trace_time", "%"PRId64,
                         s.last_trace_time);
     }
+
+    size_t i = 0;
+#define UT_STAT(NAME) stats[i++] = MIN(s.NAME, INT64_MAX);
+    UT_STATISTICS
+#undef UT_STAT
     uptrace_session_status_uninit(&s);
+    return N_STATS;
 }
 
-/* Starts a transaction that writes the status of every row whose status
- * changed since it was last written, if any. */
+static bool
+stats_equal(const struct ovsrec_upcall_trace *cfg, const int64_t *stats,
+            size_t n)
+{
+    if (cfg->n_statistics != n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(cfg->key_statistics[i], stat_keys[i])
+            || cfg->value_statistics[i] != stats[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Starts a transaction that writes what differs between the database and
+ * the sessions, if anything does. */
 static void
 status_txn_start(struct ovsdb_idl *idl)
 {
@@ -612,7 +857,9 @@ status_txn_start(struct ovsdb_idl *idl)
 
     OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
         struct ut_row *row = ut_row_find(&cfg->header_.uuid);
+        int64_t stats[N_STATS];
         struct smap status;
+        size_t n_stats;
 
         if (!row) {
             /* Not reconciled yet. */
@@ -620,25 +867,49 @@ status_txn_start(struct ovsdb_idl *idl)
         }
 
         smap_init(&status);
-        ut_row_get_status(row, cfg, &status);
-        if (smap_equal(&status, &row->written)) {
-            smap_destroy(&status);
-            continue;
+        n_stats = ut_row_get_status(row, cfg, &status, stats);
+        bool status_differs = !smap_equal(&status, &cfg->status);
+        bool stats_differ = !stats_equal(cfg, stats, n_stats);
+        int64_t expires_at = cfg->n_expires_at ? cfg->expires_at[0] : 0;
+        bool deadline_differs = false;
+        if (expires_at == row->deadline) {
+            row->deadline_synced = row->deadline != 0;
+        } else if (row->duration_s && row->deadline_synced) {
+            /* A client cleared or changed it since we wrote it: reconcile
+             * the row again, which restarts the duration or adopts the
+             * client's deadline. */
+            free(row->key);
+            row->key = NULL;
+            row->deadline = 0;
+            row->deadline_synced = false;
+            force_reconfigure = true;
+        } else {
+            deadline_differs = true;
         }
-
-        if (!status_txn) {
-            status_txn = ovsdb_idl_txn_create(idl);
-            ovsdb_idl_txn_add_comment(status_txn,
-                                      "ovs-vswitchd: Upcall_Trace status");
+        if (status_differs || stats_differ || deadline_differs) {
+            if (!status_txn) {
+                status_txn = ovsdb_idl_txn_create(idl);
+                ovsdb_idl_txn_add_comment(
+                    status_txn, "ovs-vswitchd: Upcall_Trace status");
+            }
+            if (status_differs) {
+                ovsrec_upcall_trace_set_status(cfg, &status);
+            }
+            if (stats_differ) {
+                ovsrec_upcall_trace_set_statistics(cfg, stat_keys, stats,
+                                                   n_stats);
+            }
+            if (deadline_differs) {
+                ovsrec_upcall_trace_set_expires_at(cfg, &row->deadline,
+                                                   row->deadline ? 1 : 0);
+            }
         }
-        ovsrec_upcall_trace_set_status(cfg, &status);
-        smap_destroy(&row->written);
-        smap_clone(&row->written, &status);
         smap_destroy(&status);
     }
 }
 
-/* Commits 'status_txn' and, once it completes, destroys it. */
+/* Commits 'status_txn' and, once it completes, destroys it.  A failure needs
+ * nothing special: the next check finds what the database lacks. */
 static void
 status_txn_commit(void)
 {
@@ -651,16 +922,38 @@ status_txn_commit(void)
     ovsdb_idl_txn_destroy(status_txn);
     status_txn = NULL;
     if (status != TXN_SUCCESS && status != TXN_UNCHANGED) {
-        /* What was written is unknown: write every row's status again at the
-         * next check. */
-        struct ut_row *row;
-
         VLOG_WARN_RL(&rl, "writing Upcall_Trace status failed (%s), will "
                      "retry", ovsdb_idl_txn_status_to_string(status));
-        HMAP_FOR_EACH (row, hmap_node, &ut_rows) {
-            smap_clear(&row->written);
+    }
+}
+
+/* Interface external_ids changes do not reconfigure (see
+ * upcall_trace_config_init()): resolves the rows that target an iface-id
+ * again, in case the binding moved. */
+static void
+recheck_iface_ids(struct ovsdb_idl *idl)
+{
+    const struct ovsrec_upcall_trace *cfg;
+    bool bindings_changed = false;
+    struct ut_target_ctx ctx;
+
+    ut_target_ctx_init(&ctx, idl);
+    OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
+        struct ut_row *row = ut_row_find(&cfg->header_.uuid);
+        bool ready_changed = false;
+
+        if (row && cfg->iface_id && !row->config_error) {
+            bindings_changed |= ut_row_compile(row, cfg, &ctx, false,
+                                               &ready_changed);
+            if (ready_changed) {
+                ut_row_set_ready(row);
+                ut_row_log(row, cfg->name);
+            }
         }
-        status_retry = true;
+    }
+    ut_target_ctx_destroy(&ctx);
+    if (bindings_changed) {
+        set_bindings();
     }
 }
 
@@ -676,22 +969,25 @@ upcall_trace_config_run(struct ovsdb_idl *idl)
         }
     }
 
-    /* Retention, durations and the status column have a granularity of a
-     * second: check them once a second, not on every main loop iteration,
-     * whose rate follows the traffic, and format the status of the rows
-     * only if the engine says something changed. */
+    /* Retention, durations and the status have a granularity of a second:
+     * check them once a second, not on every main loop iteration, whose
+     * rate follows the traffic. */
     long long int now = time_msec();
     if (hmap_is_empty(&ut_rows) || (!status_now && now < next_status_ms)) {
         return;
     }
     next_status_ms = now + STATUS_INTERVAL_MS;
-    if (uptrace_engine_run(upcall_trace_engine())
-        || status_now || status_retry) {
-        status_now = status_retry = false;
-        status_txn_start(idl);
-        if (status_txn) {
-            status_txn_commit();
-        }
+    status_now = false;
+    if (n_iface_id_rows) {
+        recheck_iface_ids(idl);
+    }
+    uptrace_engine_run(upcall_trace_engine());
+    status_txn_start(idl);
+    if (status_txn) {
+        status_txn_commit();
+    }
+    if (force_reconfigure) {
+        upcall_trace_config_reconfigure(idl);
     }
 }
 

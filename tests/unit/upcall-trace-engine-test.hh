@@ -114,7 +114,7 @@ status_of(uptrace_session *session)
 inline struct uptrace_round_info
 round_info(uint32_t recirc_id = 0)
 {
-    struct uptrace_round_info info;
+    struct uptrace_round_info info = {};
     info.upcall_type = "miss";
     info.recirc_id = recirc_id;
     info.in_port = 1;

@@ -1,0 +1,371 @@
+/*
+ * Copyright (c) 2026 The ovs-upcall-trace authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+
+#include "upcall-trace-target.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow.h"
+#include "lib/vswitch-idl.h"
+#include "ofproto/ofproto-dpif.h"
+#include "ofproto/ofproto-dpif-trace.h"
+#include "ofproto/ofproto-provider.h"
+#include "openvswitch/ofp-flow.h"
+#include "openvswitch/ofp-port.h"
+#include "ovsdb-idl.h"
+#include "smap.h"
+#include "sset.h"
+#include "util.h"
+
+/* Port rows by name, to resolve a Port name into its interfaces. */
+static struct ovsdb_idl_index *port_by_name;
+
+char *
+ut_quote(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n <= UT_QUOTE_MAX) {
+        return xstrdup(s);
+    }
+    n = UT_QUOTE_MAX;
+    while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80) {
+        n--;                    /* Do not cut a UTF-8 character. */
+    }
+    return xasprintf("%.*s...", (int) n, s);
+}
+
+void
+ut_target_init(struct ovsdb_idl *idl)
+{
+    port_by_name = ovsdb_idl_index_create1(idl, &ovsrec_port_col_name);
+}
+
+void
+ut_target_ctx_init(struct ut_target_ctx *ctx, struct ovsdb_idl *idl)
+{
+    ctx->idl = idl;
+    shash_init(&ctx->port_maps);
+    shash_init(&ctx->iface_ids);
+    ctx->have_iface_ids = false;
+}
+
+void
+ut_target_ctx_destroy(struct ut_target_ctx *ctx)
+{
+    struct shash_node *node;
+
+    SHASH_FOR_EACH (node, &ctx->port_maps) {
+        ofputil_port_map_destroy(node->data);
+        free(node->data);
+    }
+    shash_destroy(&ctx->port_maps);
+    SHASH_FOR_EACH (node, &ctx->iface_ids) {
+        sset_destroy(node->data);
+        free(node->data);
+    }
+    shash_destroy(&ctx->iface_ids);
+}
+
+void
+ut_target_destroy(struct ut_target *target)
+{
+    free(target->ports);
+    target->ports = NULL;
+    target->n_ports = 0;
+}
+
+bool
+ut_target_equal(const struct ut_target *a, const struct ut_target *b)
+{
+    return (uuid_equals(&a->ofproto_uuid, &b->ofproto_uuid)
+            && a->n_ports == b->n_ports
+            && (!a->n_ports
+                || !memcmp(a->ports, b->ports, a->n_ports * sizeof *a->ports)));
+}
+
+/* The OpenFlow port number of the interface 'name' of 'ofproto', or
+ * OFPP_NONE.  A hash lookup: no datapath query. */
+static ofp_port_t
+ofproto_port_number(const struct ofproto_dpif *ofproto, const char *name)
+{
+    const struct ofport *ofport = shash_find_data(&ofproto->up.port_by_name,
+                                                  name);
+    return ofport ? ofport->ofp_port : OFPP_NONE;
+}
+
+static void
+target_add(struct ut_target *target, ofp_port_t port)
+{
+    if (port == OFPP_NONE) {
+        return;
+    }
+    for (size_t i = 0; i < target->n_ports; i++) {
+        if (target->ports[i] == port) {
+            return;
+        }
+    }
+    target->ports = xrealloc(target->ports,
+                             (target->n_ports + 1) * sizeof *target->ports);
+    target->ports[target->n_ports++] = port;
+}
+
+static int
+compare_ports(const void *a_, const void *b_)
+{
+    ofp_port_t a = *(const ofp_port_t *) a_;
+    ofp_port_t b = *(const ofp_port_t *) b_;
+
+    return ofp_to_u16(a) < ofp_to_u16(b) ? -1 : ofp_to_u16(a) > ofp_to_u16(b);
+}
+
+/* Returns the name of a bridge other than 'bridge' that has an interface
+ * named 'name', or NULL.  Only used to explain an error: hash lookups in
+ * each bridge. */
+static const char *
+port_owner(const char *bridge, const char *name)
+{
+    struct sset types = SSET_INITIALIZER(&types);
+    const char *owner = NULL;
+    const char *type;
+
+    ofproto_enumerate_types(&types);
+    SSET_FOR_EACH (type, &types) {
+        struct sset names = SSET_INITIALIZER(&names);
+        const char *br;
+
+        ofproto_enumerate_names(type, &names);
+        SSET_FOR_EACH (br, &names) {
+            struct ofproto_dpif *ofproto = ofproto_dpif_lookup_by_name(br);
+
+            if (!owner && ofproto && strcmp(br, bridge)
+                && ofproto_port_number(ofproto, name) != OFPP_NONE) {
+                owner = ofproto->up.name;
+            }
+        }
+        sset_destroy(&names);
+    }
+    sset_destroy(&types);
+    return owner;
+}
+
+static const struct ovsrec_port *
+find_port(const char *name)
+{
+    struct ovsrec_port *key = ovsrec_port_index_init_row(port_by_name);
+    const struct ovsrec_port *port;
+
+    ovsrec_port_index_set_name(key, name);
+    port = ovsrec_port_index_find(port_by_name, key);
+    ovsrec_port_index_destroy_row(key);
+    return port;
+}
+
+/* Builds, once per context, the interfaces of every bridge by iface-id. */
+static const struct sset *
+find_iface_id(struct ut_target_ctx *ctx, const char *iface_id)
+{
+    if (!ctx->have_iface_ids) {
+        const struct ovsrec_interface *iface;
+
+        ctx->have_iface_ids = true;
+        OVSREC_INTERFACE_FOR_EACH (iface, ctx->idl) {
+            const char *id = smap_get(&iface->external_ids, "iface-id");
+
+            if (id) {
+                struct sset *names = shash_find_data(&ctx->iface_ids, id);
+                if (!names) {
+                    names = xmalloc(sizeof *names);
+                    sset_init(names);
+                    shash_add(&ctx->iface_ids, id, names);
+                }
+                sset_add(names, iface->name);
+            }
+        }
+    }
+    return shash_find_data(&ctx->iface_ids, iface_id);
+}
+
+enum ut_target_result
+ut_target_resolve(struct ut_target_ctx *ctx, const char *bridge,
+                  const char *port, const char *iface_id,
+                  struct ut_target *target, char **msgp)
+{
+    const struct ofproto_dpif *ofproto = ofproto_dpif_lookup_by_name(bridge);
+
+    memset(target, 0, sizeof *target);
+    *msgp = NULL;
+    if (!ofproto) {
+        char *q = ut_quote(bridge);
+        *msgp = xasprintf("bridge \"%s\" does not exist", q);
+        free(q);
+        return UT_TARGET_NO_BRIDGE;
+    }
+    target->ofproto_uuid = ofproto->uuid;
+
+    if (port) {
+        const struct ovsrec_port *p = find_port(port);
+        const char *other = NULL;
+
+        /* A Port name: every interface of the Port that is on the bridge. */
+        for (size_t i = 0; p && i < p->n_interfaces; i++) {
+            target_add(target, ofproto_port_number(ofproto,
+                                                   p->interfaces[i]->name));
+        }
+        /* An Interface name. */
+        if (!target->n_ports) {
+            target_add(target, ofproto_port_number(ofproto, port));
+        }
+        if (!target->n_ports) {
+            other = port_owner(bridge, port);
+            for (size_t i = 0; !other && p && i < p->n_interfaces; i++) {
+                other = port_owner(bridge, p->interfaces[i]->name);
+            }
+        }
+        if (!target->n_ports) {
+            char *qp = ut_quote(port);
+            char *qb = ut_quote(bridge);
+            enum ut_target_result result;
+
+            if (other) {
+                *msgp = xasprintf("port \"%s\" belongs to bridge \"%s\", "
+                                  "not \"%s\"", qp, other, qb);
+                result = UT_TARGET_ERROR;
+            } else {
+                *msgp = xasprintf("port \"%s\" does not exist on bridge "
+                                  "\"%s\"", qp, qb);
+                result = UT_TARGET_NO_PORT;
+            }
+            free(qp);
+            free(qb);
+            return result;
+        }
+    } else if (iface_id) {
+        const struct sset *names = find_iface_id(ctx, iface_id);
+        const char *name;
+
+        if (names) {
+            SSET_FOR_EACH (name, names) {
+                target_add(target, ofproto_port_number(ofproto, name));
+            }
+        }
+        if (!target->n_ports) {
+            char *qi = ut_quote(iface_id);
+            char *qb = ut_quote(bridge);
+
+            *msgp = xasprintf("no interface with external_ids:iface-id="
+                              "\"%s\" on bridge \"%s\"", qi, qb);
+            free(qi);
+            free(qb);
+            return UT_TARGET_NO_PORT;
+        }
+    }
+    if (target->n_ports > 1) {
+        qsort(target->ports, target->n_ports, sizeof *target->ports,
+              compare_ports);
+    }
+    return UT_TARGET_OK;
+}
+
+static const struct ofputil_port_map *
+bridge_port_map(struct ut_target_ctx *ctx, const struct ofproto_dpif *ofproto)
+{
+    struct ofputil_port_map *map = shash_find_data(&ctx->port_maps,
+                                                   ofproto->up.name);
+    if (!map) {
+        map = xmalloc(sizeof *map);
+        ofputil_port_map_init(map);
+        ofproto_append_ports_to_map(map, ofproto->up.ports);
+        shash_add(&ctx->port_maps, ofproto->up.name, map);
+    }
+    return map;
+}
+
+char *
+ut_filter_parse(struct ut_target_ctx *ctx, const char *bridge,
+                const char *filter, struct match *match, bool *uses_names)
+{
+    const struct ofproto_dpif *ofproto = ofproto_dpif_lookup_by_name(bridge);
+    const struct tun_table *tun_tab;
+    struct flow_wildcards wc;
+    struct flow flow;
+    char *error;
+
+    *uses_names = false;
+    if (!filter || !filter[0]) {
+        match_init_catchall(match);
+        return NULL;
+    }
+
+    /* Without port names first: most filters do not use them, and their
+     * result then does not depend on the bridge's ports. */
+    tun_tab = ofproto ? ofproto_get_tun_tab(&ofproto->up) : NULL;
+    error = parse_ofp_exact_flow(&flow, &wc, tun_tab, filter, NULL);
+    if (error && ofproto) {
+        free(error);
+        *uses_names = true;
+        error = parse_ofp_exact_flow(&flow, &wc, tun_tab, filter,
+                                     bridge_port_map(ctx, ofproto));
+    }
+    if (error) {
+        char *qf = ut_quote(filter);
+        char *qe = ut_quote(error);
+        char *msg = xasprintf("filter \"%s\": %s", qf, qe);
+
+        free(qf);
+        free(qe);
+        free(error);
+        return msg;
+    }
+    match_init(match, &flow, &wc);
+    return NULL;
+}
+
+size_t
+ut_target_matches(const struct ut_target *target, const struct match *filter,
+                  const char *filter_text, const char *what,
+                  struct match *matches, char **msgp)
+{
+    *msgp = NULL;
+    if (!target->n_ports) {
+        matches[0] = *filter;
+        return 1;
+    }
+    if (filter->wc.masks.in_port.ofp_port) {
+        ofp_port_t in_port = filter->flow.in_port.ofp_port;
+
+        if (bsearch(&in_port, target->ports, target->n_ports,
+                    sizeof *target->ports, compare_ports)) {
+            matches[0] = *filter;
+            return 1;
+        }
+        char *qf = ut_quote(filter_text);
+        char *qw = ut_quote(what);
+        *msgp = xasprintf("filter \"%s\" matches in_port %"PRIu16", which is "
+                          "not %s", qf, ofp_to_u16(in_port), qw);
+        free(qf);
+        free(qw);
+        return 0;
+    }
+    for (size_t i = 0; i < target->n_ports; i++) {
+        matches[i] = *filter;
+        match_set_in_port(&matches[i], target->ports[i]);
+    }
+    return target->n_ports;
+}
