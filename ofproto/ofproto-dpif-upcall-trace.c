@@ -55,6 +55,8 @@ VLOG_DEFINE_THIS_MODULE(upcall_trace);
 
 /* Matching sessions skipped because they could not start a trace. */
 COVERAGE_DEFINE(upcall_trace_closed);
+/* Packets whose payload was hashed to link recirculation rounds. */
+COVERAGE_DEFINE(upcall_trace_payload_hash);
 
 static struct uptrace_engine *engine;
 
@@ -242,6 +244,8 @@ fingerprint_packet(const struct flow *upcall_flow,
     const uint8_t *l4 = dp_packet_l4(packet);
     uint32_t h = hash_int(odp_to_u32(upcall_flow->in_port.odp_port), 0);
     size_t skip = 0;
+
+    COVERAGE_INC(upcall_trace_payload_hash);
 
     if (upcall_flow->dl_type == htons(ETH_TYPE_IP)) {
         const struct ip_header *ip = dp_packet_l3(packet);
@@ -449,11 +453,15 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     if (expected) {
         struct uptrace_fingerprint fp;
 
-        fingerprint_packet(flow, packet, &fp);
+        /* The addresses first: the payload is hashed only if a traced
+         * packet with this tuple (or any, after NAT) is waiting. */
         fingerprint_tuple(flow, &fp);
         fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
-        capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
-                                           &info);
+        if (uptrace_engine_expects_tuple(engine, flow->recirc_id, &fp)) {
+            fingerprint_packet(flow, packet, &fp);
+            capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
+                                               &info);
+        }
         if (capture && n_sessions) {
             /* Sessions that do not trace this packet yet but whose filter
              * matches this round start a trace here. */

@@ -22,6 +22,27 @@
 
 namespace uptrace {
 
+bool
+ExpectationTable::expects_tuple(uint32_t recirc_id, uint64_t tuple,
+                                bool nat) const
+{
+    if (!expects(recirc_id)) {
+        return false;
+    }
+
+    const Shard &shard = shards_[shard_of(bucket_of(recirc_id))];
+    MutexGuard guard(&shard.mutex);
+    for (auto it = shard.by_key.lower_bound(Key(recirc_id, 0));
+         it != shard.by_key.end() && it->first.first == recirc_id; ++it) {
+        auto entry = shard.by_seq.find(it->second);
+        if (entry != shard.by_seq.end()
+            && (nat || entry->second.tuple == tuple)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void
 ExpectationTable::add(uint32_t recirc_id, const struct uptrace_fingerprint &fp,
                       std::vector<TraceRef> targets, int64_t now_ms)

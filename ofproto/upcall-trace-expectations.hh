@@ -68,6 +68,12 @@ public:
                    .load(std::memory_order_relaxed);
     }
 
+    /* Whether an entry for 'recirc_id' may be claimed by a packet whose
+     * fingerprint has 'tuple' (any, if 'nat'): the check before the caller
+     * computes the rest of the fingerprint, which costs a hash of the
+     * packet's payload.  Expired entries may answer yes. */
+    bool expects_tuple(uint32_t recirc_id, uint64_t tuple, bool nat) const;
+
     void add(uint32_t recirc_id, const struct uptrace_fingerprint &fp,
              std::vector<TraceRef> targets, int64_t now_ms);
 

@@ -274,6 +274,17 @@ uptrace_engine_expects(const struct uptrace_engine *engine,
     return engine->expectations().expects(recirc_id);
 }
 
+bool
+uptrace_engine_expects_tuple(const struct uptrace_engine *engine,
+                             uint32_t recirc_id,
+                             const struct uptrace_fingerprint *fp)
+{
+    return call_from_c<bool>(false, [&] {
+        return engine->expectations().expects_tuple(recirc_id, fp->tuple,
+                                                    fp->nat);
+    });
+}
+
 struct uptrace_capture *
 uptrace_capture_continue(struct uptrace_engine *engine, uint32_t recirc_id,
                          const struct uptrace_fingerprint *fp,

@@ -295,6 +295,15 @@ void uptrace_capture_add_sessions(struct uptrace_capture *,
  * computes a fingerprint only when it can matter.  Lock-free. */
 bool uptrace_engine_expects(const struct uptrace_engine *, uint32_t recirc_id);
 
+/* Returns true if some expectation for 'recirc_id' may be claimed by a
+ * packet whose fingerprint has 'fp->tuple' (any tuple if 'fp->nat'; the
+ * other members are not read), so that the caller hashes a packet's payload
+ * for its full fingerprint only when it can matter.  Takes the lock of one
+ * shard of expectations, only when uptrace_engine_expects() is true. */
+bool uptrace_engine_expects_tuple(const struct uptrace_engine *,
+                                  uint32_t recirc_id,
+                                  const struct uptrace_fingerprint *fp);
+
 /* Claims the expectation registered for a recirculation of a traced packet,
  * if any, and starts a capture that continues its traces.  Returns NULL if no
  * expectation matches (the caller may then try uptrace_capture_begin() with

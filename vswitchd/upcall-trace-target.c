@@ -313,8 +313,10 @@ ut_filter_parse(struct ut_target_ctx *ctx, const char *bridge,
         return NULL;
     }
 
-    /* Without port names first: most filters do not use them, and their
-     * result then does not depend on the bridge's ports. */
+    /* The full match syntax of "ovs-ofctl add-flow" (masks, prefixes,
+     * flags; ofproto/upcall-trace-index.h).  Without port names first: most
+     * filters do not use them, and their result then does not depend on the
+     * bridge's ports. */
     tun_tab = ofproto ? ofproto_get_tun_tab(&ofproto->up) : NULL;
     error = upcall_trace_filter_parse(filter, NULL, tun_tab, match);
     if (error && ofproto) {
