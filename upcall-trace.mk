@@ -11,15 +11,39 @@ AM_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter \
 # The engine, behind its pure C header, and the C shim that connects it to
 # the upcall path.  The shim's filter index and blob formatter are modules of
 # their own, which need only lib/, so that the benchmarks can use them.
+# The engine's files are listed in ofproto/upcall-trace-engine.cc.
+UPCALL_TRACE_ENGINE_SOURCES = \
+	ofproto/upcall-trace-engine.cc \
+	ofproto/upcall-trace-engine-read.cc \
+	ofproto/upcall-trace-engine-render.cc \
+	ofproto/upcall-trace-expectations.cc \
+	ofproto/upcall-trace-flows.cc \
+	ofproto/upcall-trace-registry.cc \
+	ofproto/upcall-trace-round.cc \
+	ofproto/upcall-trace-session.cc \
+	ofproto/upcall-trace-translation.cc
+UPCALL_TRACE_ENGINE_HDRS = \
+	ofproto/upcall-trace-engine.hh \
+	ofproto/upcall-trace-engine-util.hh \
+	ofproto/upcall-trace-expectations.hh \
+	ofproto/upcall-trace-flows.hh \
+	ofproto/upcall-trace-registry.hh \
+	ofproto/upcall-trace-session.hh
 ofproto_libofproto_la_SOURCES += \
 	ofproto/upcall-trace.h \
-	ofproto/upcall-trace-engine.cc \
-	ofproto/upcall-trace-engine.hh \
-	ofproto/upcall-trace-engine-render.cc \
+	$(UPCALL_TRACE_ENGINE_SOURCES) \
+	$(UPCALL_TRACE_ENGINE_HDRS) \
 	ofproto/upcall-trace-blob.c \
 	ofproto/upcall-trace-blob.h \
 	ofproto/upcall-trace-index.c \
 	ofproto/upcall-trace-index.h \
+	ofproto/upcall-trace-purge.c \
+	ofproto/upcall-trace-revalidate.c \
+	ofproto/upcall-trace-purge.h \
+	ofproto/upcall-trace-rules.c \
+	ofproto/upcall-trace-rules.h \
+	ofproto/upcall-trace-tunnel.c \
+	ofproto/upcall-trace-tunnel.h \
 	ofproto/ofproto-dpif-upcall-trace.c \
 	ofproto/ofproto-dpif-upcall-trace.h
 
@@ -44,16 +68,23 @@ nodist_EXTRA_utilities_ovs_ofctl_SOURCES = dummy.cxx
 # Unit tests, built and run by "make check-upcall-trace-unit": one GoogleTest
 # program per engine source file, a C program that proves
 # ofproto/upcall-trace.h is C, and one C program per module of the shim that
-# needs only lib/ (the filter index, the blob formatter).  The code under
-# test is compiled again into each test so that the sanitizer build
-# (UPCALL_TRACE_SANITIZE) can instrument it.
-UPCALL_TRACE_ENGINE_SOURCES = \
-	ofproto/upcall-trace-engine.cc \
-	ofproto/upcall-trace-engine-render.cc
+# needs only lib/ (the filter index, the blob formatter).  The engine is
+# compiled again, once, into a convenience library that every engine test
+# links, so that the sanitizer build (UPCALL_TRACE_SANITIZE) can instrument
+# it.
 UPCALL_TRACE_GTEST_LIBS = -lgmock -lgtest -lgtest_main -lpthread
-UPCALL_TRACE_UNIT_TESTS = \
+UPCALL_TRACE_ENGINE_GTESTS = \
 	tests/upcall-trace-engine-test \
+	tests/upcall-trace-engine-read-test \
 	tests/upcall-trace-engine-render-test \
+	tests/upcall-trace-expectations-test \
+	tests/upcall-trace-flows-test \
+	tests/upcall-trace-registry-test \
+	tests/upcall-trace-round-test \
+	tests/upcall-trace-session-test \
+	tests/upcall-trace-translation-test
+UPCALL_TRACE_UNIT_TESTS = \
+	$(UPCALL_TRACE_ENGINE_GTESTS) \
 	tests/upcall-trace-header-test \
 	tests/upcall-trace-index-test \
 	tests/upcall-trace-blob-test
@@ -62,30 +93,86 @@ CLEANFILES += $(UPCALL_TRACE_UNIT_TESTS)
 UPCALL_TRACE_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/ofproto
 UPCALL_TRACE_TEST_CXXFLAGS = $(AM_CXXFLAGS) $(UPCALL_TRACE_SANITIZE)
 
+EXTRA_LTLIBRARIES = tests/libupcall-trace-engine-test.la
+CLEANFILES += tests/libupcall-trace-engine-test.la
+tests_libupcall_trace_engine_test_la_SOURCES = \
+	$(UPCALL_TRACE_ENGINE_SOURCES) $(UPCALL_TRACE_ENGINE_HDRS)
+tests_libupcall_trace_engine_test_la_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_libupcall_trace_engine_test_la_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+UPCALL_TRACE_ENGINE_TEST_LIBS = tests/libupcall-trace-engine-test.la \
+	lib/libopenvswitch.la
+
 tests_upcall_trace_engine_test_SOURCES = \
-	tests/upcall-trace-engine-test.cc $(UPCALL_TRACE_ENGINE_SOURCES)
+	tests/upcall-trace-engine-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_engine_read_test_SOURCES = \
+	tests/upcall-trace-engine-read-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_engine_render_test_SOURCES = \
+	tests/upcall-trace-engine-render-test.cc
+tests_upcall_trace_expectations_test_SOURCES = \
+	tests/upcall-trace-expectations-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_flows_test_SOURCES = \
+	tests/upcall-trace-flows-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_registry_test_SOURCES = \
+	tests/upcall-trace-registry-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_round_test_SOURCES = \
+	tests/upcall-trace-round-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_session_test_SOURCES = \
+	tests/upcall-trace-session-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_translation_test_SOURCES = \
+	tests/upcall-trace-translation-test.cc
 tests_upcall_trace_engine_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
 tests_upcall_trace_engine_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_engine_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
-tests_upcall_trace_engine_test_LDADD = lib/libopenvswitch.la \
+tests_upcall_trace_engine_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
 	$(UPCALL_TRACE_GTEST_LIBS)
-
-tests_upcall_trace_engine_render_test_SOURCES = \
-	tests/upcall-trace-engine-render-test.cc $(UPCALL_TRACE_ENGINE_SOURCES)
+tests_upcall_trace_engine_read_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_engine_read_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_engine_read_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_engine_read_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
+	$(UPCALL_TRACE_GTEST_LIBS)
 tests_upcall_trace_engine_render_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
 tests_upcall_trace_engine_render_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_engine_render_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
-tests_upcall_trace_engine_render_test_LDADD = lib/libopenvswitch.la \
+tests_upcall_trace_engine_render_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
 	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_expectations_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_expectations_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_expectations_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_expectations_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
+	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_flows_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_flows_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_flows_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_flows_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
+	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_registry_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_registry_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_registry_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_registry_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
+	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_round_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_round_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_round_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_round_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
+	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_session_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_session_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_session_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_session_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
+	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_translation_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_translation_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_translation_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_translation_test_LDADD = \
+	$(UPCALL_TRACE_ENGINE_TEST_LIBS) $(UPCALL_TRACE_GTEST_LIBS)
 
-tests_upcall_trace_header_test_SOURCES = \
-	tests/upcall-trace-header-test.c $(UPCALL_TRACE_ENGINE_SOURCES)
+tests_upcall_trace_header_test_SOURCES = tests/upcall-trace-header-test.c
+nodist_EXTRA_tests_upcall_trace_header_test_SOURCES = dummy.cxx
 tests_upcall_trace_header_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
-tests_upcall_trace_header_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_header_test_CFLAGS = $(AM_CFLAGS) -std=gnu99 \
 	$(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_header_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
-tests_upcall_trace_header_test_LDADD = lib/libopenvswitch.la
+tests_upcall_trace_header_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS)
 
 # The index test stands in for the engine's session reference counting.
 tests_upcall_trace_index_test_SOURCES = \
@@ -143,7 +230,12 @@ check-upcall-trace-autotest: all tests/ovstest tests/atlocal \
 # The sanitizer build of the unit tests (make check-asan at the top) must not
 # reuse objects built without it, nor leave its own behind.
 clean-upcall-trace-unit:
-	rm -f $(UPCALL_TRACE_UNIT_TESTS) */tests_upcall_trace_*.o
+	rm -f $(UPCALL_TRACE_UNIT_TESTS) */tests_upcall_trace_*.o \
+	    tests/libupcall-trace-engine-test.la \
+	    */tests_libupcall_trace_engine_test_la-*.lo \
+	    */tests_libupcall_trace_engine_test_la-*.o
+	rm -rf tests/.libs/libupcall-trace-engine-test.* \
+	    */.libs/tests_libupcall_trace_engine_test_la-*
 
 # Benchmarks.
 #

@@ -19,7 +19,9 @@
 #include "ofproto-dpif-upcall-trace.h"
 
 #include <errno.h>
+#include <string.h>
 
+#include "coverage.h"
 #include "dp-packet.h"
 #include "dpif.h"
 #include "flow.h"
@@ -43,9 +45,16 @@
 #include "upcall-trace.h"
 #include "upcall-trace-blob.h"
 #include "upcall-trace-index.h"
+#include "upcall-trace-purge.h"
+#include "upcall-trace-rules.h"
+#include "upcall-trace-tunnel.h"
 #include "util.h"
+#include "uuid.h"
 
 VLOG_DEFINE_THIS_MODULE(upcall_trace);
+
+/* Matching sessions skipped because they could not start a trace. */
+COVERAGE_DEFINE(upcall_trace_closed);
 
 static struct uptrace_engine *engine;
 
@@ -57,6 +66,11 @@ atomic_uint32_t upcall_trace_n_bindings = 0;
  * one and swaps it in with RCU, so handler and PMD threads read it without
  * any lock. */
 static OVSRCU_TYPE(struct upcall_trace_index *) trace_index;
+
+/* The bindings 'trace_index' was built from, for the commands that act on a
+ * session's matches (upcall/trace/purge).  Main thread only. */
+static struct upcall_trace_binding *published_bindings;
+static size_t n_published_bindings;
 
 /* One traced upcall, from upcall_trace_begin() to upcall_trace_finish(). */
 struct upcall_trace {
@@ -95,12 +109,13 @@ upcall_trace_init(void)
 
     if (ovsthread_once_start(&once)) {
         struct uptrace_engine_options options = {
-            .formatter = upcall_trace_format_blob,
+            .formatter = upcall_trace_format_tunnel_blob,
             .monotonic_ms = monotonic_ms,
             .wall_ms = wall_ms,
         };
         engine = uptrace_engine_create(&options);
         upcall_trace_unixctl_register();
+        upcall_trace_purge_register();
         ovsthread_once_done(&once);
     }
 }
@@ -145,11 +160,45 @@ port_owner(const char *port)
     return owner;
 }
 
+/* The port names of the bridge the last filter was compiled for, kept
+ * until upcall_trace_set_bindings() ends the configuration pass, so that a
+ * pass over many sessions of one bridge builds (and frees) them once. */
+static struct ofputil_port_map compile_ports
+    = OFPUTIL_PORT_MAP_INITIALIZER(&compile_ports);
+static struct uuid compile_ports_bridge;
+static size_t compile_ports_n;
+static bool compile_ports_valid;
+
+static const struct ofputil_port_map *
+compile_port_map(const struct ofproto_dpif *ofproto)
+{
+    if (!compile_ports_valid
+        || !uuid_equals(&compile_ports_bridge, &ofproto->uuid)
+        || compile_ports_n != hmap_count(&ofproto->up.ports)) {
+        ofputil_port_map_destroy(&compile_ports);
+        ofputil_port_map_init(&compile_ports);
+        ofproto_append_ports_to_map(&compile_ports, ofproto->up.ports);
+        compile_ports_bridge = ofproto->uuid;
+        compile_ports_n = hmap_count(&ofproto->up.ports);
+        compile_ports_valid = true;
+    }
+    return &compile_ports;
+}
+
+static void
+compile_port_map_clear(void)
+{
+    if (compile_ports_valid) {
+        ofputil_port_map_destroy(&compile_ports);
+        ofputil_port_map_init(&compile_ports);
+        compile_ports_valid = false;
+    }
+}
+
 enum upcall_trace_compile_result
 upcall_trace_compile(const char *bridge, const char *port, const char *filter,
                      struct upcall_trace_binding *binding, char **msgp)
 {
-    struct ofputil_port_map map = OFPUTIL_PORT_MAP_INITIALIZER(&map);
     enum upcall_trace_compile_result result = UPCALL_TRACE_COMPILED;
     ofp_port_t ofp_port = OFPP_NONE;
     struct ofproto_dpif *ofproto;
@@ -180,22 +229,25 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
         ofproto_port_destroy(&ofproto_port);
     }
 
-    ofproto_append_ports_to_map(&map, ofproto->up.ports);
     if (filter && filter[0]) {
-        struct flow_wildcards wc;
-        struct flow flow;
-        char *error;
+        char *error = upcall_trace_filter_parse(
+            filter, compile_port_map(ofproto),
+            ofproto_get_tun_tab(&ofproto->up), &binding->match);
 
-        error = parse_ofp_exact_flow(&flow, &wc,
-                                     ofproto_get_tun_tab(&ofproto->up),
-                                     filter, &map);
         if (error) {
             *msgp = xasprintf("filter \"%s\": %s", filter, error);
             free(error);
             result = UPCALL_TRACE_BAD_FILTER;
             goto out;
         }
-        match_init(&binding->match, &flow, &wc);
+        error = upcall_trace_filter_tun_metadata(
+            filter, &binding->match.flow, &binding->match.wc);
+        if (error) {
+            *msgp = xasprintf("filter \"%s\": %s", filter, error);
+            free(error);
+            result = UPCALL_TRACE_BAD_FILTER;
+            goto out;
+        }
     } else {
         match_init_catchall(&binding->match);
     }
@@ -217,7 +269,6 @@ upcall_trace_compile(const char *bridge, const char *port, const char *filter,
     binding->ofproto_uuid = ofproto->uuid;
 
 out:
-    ofputil_port_map_destroy(&map);
     return result;
 }
 
@@ -236,6 +287,9 @@ upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
     struct upcall_trace_index *index = upcall_trace_index_create();
     struct upcall_trace_index *old;
 
+    /* The configuration pass is over: ports may change before the next. */
+    compile_port_map_clear();
+
     for (size_t i = 0; i < n; i++) {
         const struct upcall_trace_binding *b = &bindings[i];
         struct ofputil_port_map *ports;
@@ -252,6 +306,10 @@ upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
         }
     }
 
+    free(published_bindings);
+    published_bindings = n ? xmemdup(bindings, n * sizeof *bindings) : NULL;
+    n_published_bindings = n;
+
     old = ovsrcu_get_protected(struct upcall_trace_index *, &trace_index);
     ovsrcu_set(&trace_index, index);
     atomic_store_relaxed(&upcall_trace_n_bindings, n);
@@ -260,21 +318,33 @@ upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
     }
 }
 
+const struct upcall_trace_binding *
+upcall_trace_get_bindings(size_t *n)
+{
+    *n = n_published_bindings;
+    return published_bindings;
+}
+
 void
 upcall_trace_get_memory_usage(struct simap *usage)
 {
     struct uptrace_memory_usage mem;
+    size_t n_rules, rule_bytes;
 
     if (!engine) {
         return;
     }
     uptrace_engine_get_memory_usage(engine, &mem);
-    if (mem.n_sessions) {
+    upcall_trace_rules_get_usage(&n_rules, &rule_bytes);
+    if (mem.n_sessions || n_rules) {
         simap_increase(usage, "upcall_trace_sessions", mem.n_sessions);
         simap_increase(usage, "upcall_traces", mem.n_traces);
         simap_increase(usage, "upcall_trace_rounds", mem.n_rounds);
+        simap_increase(usage, "upcall_trace_rules", n_rules);
+        /* Everything held once: a round that several sessions store, and
+         * the text of a rule, are counted once. */
         simap_increase(usage, "upcall_trace_kbytes",
-                       DIV_ROUND_UP(mem.bytes, 1024));
+                       DIV_ROUND_UP(mem.bytes + rule_bytes, 1024));
     }
 }
 
@@ -413,6 +483,26 @@ collect_recirc_ids(const struct nlattr *actions, size_t actions_len,
 
 /* The upcall path. */
 
+/* Stores in '*flow' the flow at the start of the thawed round that 'xin'
+ * is about to translate, as the OpenFlow pipeline sees it: the upcall's
+ * flow with the frozen pipeline metadata (in_port, registers, metadata,
+ * tunnel) restored and the conntrack fields cleared if the frozen pipeline
+ * had not gone through conntrack, as xlate_actions() will do. */
+static void
+thawed_flow(const struct xlate_in *xin, const struct frozen_state *state,
+            struct flow *flow)
+{
+    *flow = xin->flow;
+    flow->tunnel = state->metadata.tunnel;
+    flow->tunnel.metadata.tab = xin->flow.tunnel.metadata.tab;
+    flow->metadata = state->metadata.metadata;
+    memcpy(flow->regs, state->metadata.regs, sizeof flow->regs);
+    flow->in_port.ofp_port = state->metadata.in_port;
+    if (!state->conntracked) {
+        flow_clear_conntrack(flow);
+    }
+}
+
 struct upcall_trace *
 upcall_trace_begin(const struct ofproto_dpif *ofproto,
                    const struct flow *flow, const struct dp_packet *packet,
@@ -423,24 +513,58 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         = ovsrcu_get(struct upcall_trace_index *, &trace_index);
     const struct upcall_trace_bridge *bridge
         = index ? upcall_trace_index_find(index, &ofproto->uuid) : NULL;
+    const struct upcall_trace_bridge *match_bridge = bridge;
     struct uptrace_session *stub[16];
     struct uptrace_session **sessions = stub;
     struct uptrace_capture *capture = NULL;
+    const struct flow *match_flow;
+    struct flow tnl_flow;
     size_t n_sessions = 0;
+    struct flow buf;
     bool expected;
 
     if (!packet) {
         return NULL;
     }
+    /* The filters are matched on the flow at the start of the round, on the
+     * bridge it runs on: after a thaw, the bridge the pipeline was frozen
+     * on, with the registers, metadata and in_port it had then (built only
+     * if some filter of that bridge looks at them). */
+    match_flow = &xin->flow;
+    if (bridge) {
+        /* Geneve options as tun_metadataN, as the filters name them. */
+        match_flow = upcall_trace_filter_flow(ofproto, flow, &xin->flow,
+                                              &tnl_flow);
+    }
+    if (xin->frozen_state && index) {
+        const struct frozen_state *state = xin->frozen_state;
+
+        if (!uuid_equals(&state->ofproto_uuid, &ofproto->uuid)) {
+            match_bridge = upcall_trace_index_find(index,
+                                                   &state->ofproto_uuid);
+        }
+        if (match_bridge
+            && upcall_trace_bridge_needs_thaw_fields(match_bridge)) {
+            thawed_flow(xin, state, &buf);
+            match_flow = &buf;
+        }
+    }
 
     /* Decide first, cheaply: a later round of a traced packet, whatever
-     * the filters say, or a match of some session's filter.  The filters
-     * use OpenFlow port numbers: 'xin->flow' has them. */
+     * the filters say, or a match of some session's filter, of a session
+     * that can start a trace now. */
     expected = (flow->recirc_id
                 && uptrace_engine_expects(engine, flow->recirc_id));
-    if (!expected && bridge) {
-        n_sessions = upcall_trace_bridge_match(bridge, &xin->flow, stub,
+    if (match_bridge) {
+        n_sessions = upcall_trace_bridge_match(match_bridge, match_flow, stub,
                                                ARRAY_SIZE(stub), &sessions);
+        if (n_sessions) {
+            size_t n_open = uptrace_sessions_drop_closed(engine, sessions,
+                                                         n_sessions);
+
+            COVERAGE_ADD(upcall_trace_closed, n_sessions - n_open);
+            n_sessions = n_open;
+        }
     }
     if (!expected && !n_sessions) {
         if (sessions != stub) {
@@ -459,6 +583,7 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
                          : NULL),
         .datapath = dpif_name(ofproto->backer->dpif),
         .pmd_id = pmd_id == PMD_ID_NULL ? UINT32_MAX : pmd_id,
+        .bridge = upcall_trace_xlate_ofproto(ofproto, xin)->up.name,
     };
 
     if (expected) {
@@ -469,11 +594,10 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
         capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
                                            &info);
-        if (!capture && bridge) {
-            /* Expected, but not this packet: it may still match. */
-            n_sessions = upcall_trace_bridge_match(bridge, &xin->flow, stub,
-                                                   ARRAY_SIZE(stub),
-                                                   &sessions);
+        if (capture && n_sessions) {
+            /* Sessions that do not trace this packet yet but whose filter
+             * matches this round start a trace here. */
+            uptrace_capture_add_sessions(capture, sessions, n_sessions, true);
         }
     }
     if (!capture && n_sessions) {
@@ -498,32 +622,34 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     /* Port names are not safe to read outside the main thread: number them,
      * as ofproto/trace does by default. */
     xin->names = false;
+    upcall_trace_rules_begin(xin);
     return trace;
 }
 
-/* The path of a round, for upcall/trace/summary: the bridges, tables and
- * rules the translation went through, one per line. */
+/* Hands the translation tree 'nodes' to 'capture', depth first, as it is:
+ * the engine renders it only when it is read. */
 static void
-format_path(const struct ovs_list *nodes, struct ds *path)
+add_nodes(struct uptrace_capture *capture, const struct ovs_list *nodes,
+          unsigned int depth)
 {
     const struct oftrace_node *node;
 
     LIST_FOR_EACH (node, node, nodes) {
+        enum uptrace_node_type type;
+
         switch (node->type) {
-        case OFT_BRIDGE:
-        case OFT_TABLE:
-        case OFT_THAW:
-        case OFT_BUCKET:
-            ds_put_format(path, "%s\n", node->text);
-            break;
-        case OFT_ACTION:
-        case OFT_DETAIL:
-        case OFT_WARN:
-        case OFT_ERROR:
-        default:
-            break;
+        case OFT_BRIDGE: type = UPTRACE_NODE_BRIDGE; break;
+        case OFT_TABLE: type = UPTRACE_NODE_TABLE; break;
+        case OFT_THAW: type = UPTRACE_NODE_THAW; break;
+        case OFT_BUCKET: type = UPTRACE_NODE_BUCKET; break;
+        case OFT_ACTION: type = UPTRACE_NODE_ACTION; break;
+        case OFT_DETAIL: type = UPTRACE_NODE_DETAIL; break;
+        case OFT_WARN: type = UPTRACE_NODE_WARN; break;
+        case OFT_ERROR: default: type = UPTRACE_NODE_ERROR; break;
         }
-        format_path(&node->subs, path);
+        uptrace_capture_add_node(capture, type, depth, node->text,
+                                 strlen(node->text));
+        add_nodes(capture, &node->subs, depth + 1);
     }
 }
 
@@ -536,12 +662,16 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
                         const ovs_u128 *ufid)
 {
     struct uptrace_capture *capture = trace->capture;
-    struct ds text = DS_EMPTY_INITIALIZER;
 
+    upcall_trace_rules_end();
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
                              &trace->initial_flow, sizeof trace->initial_flow);
+    struct flow final_buf;
+    const struct flow *final = upcall_trace_final_flow(trace->upcall_flow,
+                                                       &trace->initial_flow,
+                                                       xin, &final_buf);
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
-                             &xin->flow, sizeof xin->flow);
+                             final, sizeof *final);
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
                              odp_actions->data, odp_actions->size);
     if (wc) {
@@ -549,12 +679,7 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
         trace->have_wc = true;
     }
 
-    oftrace_node_print_details(&text, &trace->nodes, 0);
-    uptrace_capture_set_translation(capture, ds_cstr(&text));
-    ds_clear(&text);
-    format_path(&trace->nodes, &text);
-    uptrace_capture_set_path(capture, ds_cstr(&text));
-    ds_destroy(&text);
+    add_nodes(capture, &trace->nodes, 0);
     oftrace_node_list_destroy(&trace->nodes);
     trace->nodes_taken = true;
 
@@ -565,6 +690,21 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
         uptrace_capture_set_ufid(capture, (const uint8_t *) ufid);
     }
     trace->slow = xout->slow;
+    if (xout->slow) {
+        /* As ofproto/trace explains it. */
+        enum slow_path_reason slow = xout->slow;
+        struct ds why = DS_EMPTY_INITIALIZER;
+
+        ds_put_cstr(&why, "This flow is handled by the userspace slow path "
+                    "because it:");
+        for (; slow; slow = zero_rightmost_1bit(slow)) {
+            ds_put_format(&why, "\n  - %s.",
+                          slow_path_reason_to_explanation(
+                              rightmost_1bit(slow)));
+        }
+        uptrace_capture_set_slow_path(capture, ds_cstr(&why));
+        ds_destroy(&why);
+    }
 
     /* The datapath may recirculate the packet before this round is stored,
      * and another thread may handle that upcall: expect it now. */
@@ -626,6 +766,9 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
     }
 
     uptrace_capture_commit(trace->capture);
+    if (installed) {
+        upcall_trace_flow_installed();
+    }
     free(msg);
     free(trace);
 }
@@ -635,6 +778,7 @@ upcall_trace_abort(struct upcall_trace *trace)
 {
     if (trace) {
         if (!trace->nodes_taken) {
+            upcall_trace_rules_end();
             oftrace_node_list_destroy(&trace->nodes);
         }
         uptrace_capture_abort(trace->capture);
@@ -703,16 +847,35 @@ unixctl_get(struct unixctl_conn *conn, int argc OVS_UNUSED,
             const char *argv[], void *aux OVS_UNUSED)
 {
     char *out = NULL, *msg = NULL;
-    unsigned long long int id;
-    char *tail;
+    uint64_t id;
     int error;
 
-    errno = 0;
-    id = strtoull(argv[1], &tail, 0);
-    if (errno || *tail || !id || argv[1][0] == '-') {
-        unixctl_command_reply_error(conn, "trace id must be a positive "
-                                    "number such as 0x1f");
-        return;
+    if (!strncmp(argv[1], "ufid:", 5)) {
+        /* The trace whose round installed that datapath flow. */
+        ovs_u128 ufid;
+
+        if (odp_ufid_from_string(argv[1], &ufid) <= 0) {
+            unixctl_command_reply_error(conn, "UFID must be ufid: followed "
+                                        "by a UUID, as dpctl/dump-flows "
+                                        "prints it");
+            return;
+        }
+        error = uptrace_engine_find_ufid(engine, (const uint8_t *) &ufid,
+                                         &id, &msg);
+        if (error) {
+            reply(conn, error, NULL, msg);
+            return;
+        }
+    } else {
+        char *tail;
+
+        errno = 0;
+        id = strtoull(argv[1], &tail, 0);
+        if (errno || *tail || !id || argv[1][0] == '-') {
+            unixctl_command_reply_error(conn, "trace id must be a positive "
+                                        "number such as 0x1f");
+            return;
+        }
     }
     error = uptrace_engine_get(engine, id, reply_format(conn), &out, &msg);
     reply(conn, error, out, msg);
@@ -746,7 +909,7 @@ upcall_trace_unixctl_register(void)
                              unixctl_show, NULL);
     unixctl_command_register("upcall/trace/list", "[SESSION]", 0, 1,
                              unixctl_list, NULL);
-    unixctl_command_register("upcall/trace/get", "TRACE_ID", 1, 1,
+    unixctl_command_register("upcall/trace/get", "TRACE_ID|ufid:UFID", 1, 1,
                              unixctl_get, NULL);
     unixctl_command_register("upcall/trace/summary", "[SESSION]", 0, 1,
                              unixctl_summary, NULL);

@@ -98,6 +98,10 @@ const char *upcall_trace_datapath_name(const char *bridge);
 void upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
                                size_t n);
 
+/* The bindings last given to upcall_trace_set_bindings(), '*n' of them.  Each
+ * session in them is valid until the next call.  Main thread only. */
+const struct upcall_trace_binding *upcall_trace_get_bindings(size_t *n);
+
 /* Adds memory usage statistics for memory/show. */
 void upcall_trace_get_memory_usage(struct simap *usage);
 
@@ -153,5 +157,42 @@ void upcall_trace_finish(struct upcall_trace **tracep, bool installed,
 
 /* Frees a trace that was not finished.  NULL is allowed. */
 void upcall_trace_abort(struct upcall_trace *);
+
+/* The revalidators' side: the life of the datapath flows that traced rounds
+ * installed (ofproto/upcall-trace-revalidate.c). */
+
+/* True once a traced round has installed a datapath flow: from then on,
+ * revalidators report on the flows they revalidate. */
+extern atomic_bool upcall_trace_flows_followed;
+
+static inline bool
+upcall_trace_follows_flows(void)
+{
+    bool followed;
+
+    atomic_read_relaxed(&upcall_trace_flows_followed, &followed);
+    return followed;
+}
+
+/* Called by upcall_trace_finish() when a round installed a flow. */
+void upcall_trace_flow_installed(void);
+
+/* What a revalidation did to a datapath flow. */
+enum upcall_trace_flow_result {
+    UPCALL_TRACE_FLOW_KEPT,         /* Unchanged (counters may have grown). */
+    UPCALL_TRACE_FLOW_MODIFIED,     /* New actions. */
+    UPCALL_TRACE_FLOW_DELETED       /* Deleted, for 'del_reason'. */
+};
+
+/* Reports what revalidation did to the datapath flow 'ufid': 'result', with
+ * 'del_reason' if deleted, 'old_actions' and 'new_actions' if modified, and
+ * the packets and bytes it carried since installed.  Call only if
+ * upcall_trace_follows_flows(). */
+void upcall_trace_flow_revalidated(const ovs_u128 *ufid,
+                                   enum upcall_trace_flow_result,
+                                   const char *del_reason,
+                                   const struct ofpbuf *old_actions,
+                                   const struct ofpbuf *new_actions,
+                                   uint64_t n_packets, uint64_t n_bytes);
 
 #endif /* ofproto-dpif-upcall-trace.h */

@@ -33,9 +33,10 @@
 
 /* Rendering of the upcall trace engine's reading functions.
  *
- * Everything here works on copies taken by the store (upcall-trace-engine.cc)
- * and runs with no lock held.  Blobs are turned into text only here, through
- * the engine's formatter, or in hexadecimal if there is none or it fails.
+ * Everything here works on copies taken by the store
+ * (upcall-trace-engine-read.cc) and runs with no lock held.  Blobs are
+ * turned into text only here, through the engine's formatter, or in
+ * hexadecimal if there is none or it fails.
  *
  * Times are UTC.  Trace ids are shown in hexadecimal in text ("0x1f") and as
  * numbers in JSON.
@@ -54,6 +55,8 @@
  *   Final flow: <final flow, or "unchanged">
  *   Megaflow: <megaflow>
  *   Datapath actions: <actions, or "drop">
+ *   This flow is handled by the userspace slow path because it: (if so)
+ *     - <reason>.
  *   Translation failed (<error>), packet is dropped.
  *   UFID: ufid:<uuid> (installed | not installed: <reason>)
  *
@@ -117,7 +120,8 @@
  *       "final_flow_unchanged": bool, "megaflow": str,
  *       "datapath_actions": str ("drop" if none), "drop": bool,
  *       "xlate_error": str|null, "ufid": str|null ("ufid:<uuid>"),
- *       "installed": bool|null, "install_reason": str|null}]}
+ *       "installed": bool|null, "install_reason": str|null,
+ *       "bridge": str, "slow_path": str|null}]}
  *
  * upcall/trace/summary (most frequent first):
  *   {"n_traces": int,
@@ -162,14 +166,11 @@ format_in_port(const Round &round)
             : round.in_port_name + "(" + std::to_string(round.in_port) + ")");
 }
 
-/* What a round's formatted blobs look like, computed once per round. */
-struct FormattedRound {
-    FormattedRound(const Round &round, const BlobFormatter &formatter)
-        : flow(formatter.format(UPTRACE_BLOB_INITIAL_FLOW, round)),
-          final_flow(formatter.format(UPTRACE_BLOB_FINAL_FLOW, round)),
-          final_flow_unchanged(round.blobs[UPTRACE_BLOB_FINAL_FLOW]
-                               == round.blobs[UPTRACE_BLOB_INITIAL_FLOW]),
-          megaflow(formatter.format(UPTRACE_BLOB_MEGAFLOW, round))
+/* A round's datapath actions as shown ("drop" if none), and whether they
+ * drop: all that upcall/trace/list and summary show of a round besides its
+ * first flow, so that they format nothing else. */
+struct FormattedActions {
+    FormattedActions(const Round &round, const BlobFormatter &formatter)
     {
         if (round.blobs[UPTRACE_BLOB_ODP_ACTIONS].empty()) {
             actions = "drop";
@@ -182,12 +183,26 @@ struct FormattedRound {
         }
     }
 
+    std::string actions;
+    bool drop;
+};
+
+/* What a round's formatted blobs look like, computed once per round. */
+struct FormattedRound : FormattedActions {
+    FormattedRound(const Round &round, const BlobFormatter &formatter)
+        : FormattedActions(round, formatter),
+          flow(formatter.format(UPTRACE_BLOB_INITIAL_FLOW, round)),
+          final_flow(formatter.format(UPTRACE_BLOB_FINAL_FLOW, round)),
+          final_flow_unchanged(round.blobs[UPTRACE_BLOB_FINAL_FLOW]
+                               == round.blobs[UPTRACE_BLOB_INITIAL_FLOW]),
+          megaflow(formatter.format(UPTRACE_BLOB_MEGAFLOW, round))
+    {
+    }
+
     std::string flow;
     std::string final_flow;
     bool final_flow_unchanged;
     std::string megaflow;
-    std::string actions;
-    bool drop;
 };
 
 /* Produces compact JSON, adding separators itself. */
@@ -360,7 +375,7 @@ list_text(const std::vector<TraceView> &traces,
     std::string s;
     for (const TraceView &trace : traces) {
         const Round &first = *trace.rounds.front();
-        FormattedRound last(*trace.rounds.back(), formatter);
+        FormattedActions last(*trace.rounds.back(), formatter);
         std::string flow = formatter.format(UPTRACE_BLOB_INITIAL_FLOW,
                                             first);
         if (flow.size() > MAX_FLOW_LEN) {
@@ -390,11 +405,12 @@ std::string
 trace_text(const TraceView &trace, const BlobFormatter &formatter)
 {
     const Round &first = *trace.rounds.front();
+    const std::string &bridge = (first.bridge.empty() ? trace.bridge
+                                 : first.bridge);
     size_t n = trace.rounds.size();
     std::string s = string_printf(
         "=== Trace 0x%" PRIx64 " (session %s, bridge %s, %zu round%s%s%s)"
-        " ===\n", trace.id, trace.session.c_str(),
-        (first.bridge.empty() ? trace.bridge : first.bridge).c_str(),
+        " ===\n", trace.id, trace.session.c_str(), bridge.c_str(),
         n, n == 1 ? "" : "s", trace.partial ? ", partial" : "",
         trace.truncated ? ", truncated" : "");
 
@@ -405,18 +421,25 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
         if (i) {
             s += '\n';
         }
+        /* A round that ran on another bridge (after a patch port) says
+         * which. */
+        std::string other_bridge;
+        if (!round.bridge.empty() && round.bridge != bridge) {
+            other_bridge = ", bridge=" + round.bridge;
+        }
         s += string_printf("--- Round %zu: recirc_id=0x%" PRIx32
-                           ", upcall=%s, in_port=%s, %s ---\n",
+                           ", upcall=%s%s, in_port=%s, %s ---\n",
                            i + 1, round.recirc_id,
-                           round.upcall_type.c_str(),
+                           round.upcall_type.c_str(), other_bridge.c_str(),
                            format_in_port(round).c_str(),
                            format_time_iso8601(round.wall_ms).c_str());
         s += "Flow: " + f.flow + "\n";
-        if (!round.translation.empty() && round.translation[0] != '\n') {
+        const std::string translation = translation_text(round);
+        if (!translation.empty() && translation[0] != '\n') {
             s += '\n';      /* ofproto/trace's blank line after "Flow:". */
         }
-        s += round.translation;
-        if (!round.translation.empty() && round.translation.back() != '\n') {
+        s += translation;
+        if (!translation.empty() && translation.back() != '\n') {
             s += '\n';
         }
         if (s.compare(s.size() - 2, 2, "\n\n")) {
@@ -426,6 +449,9 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
              + (f.final_flow_unchanged ? "unchanged" : f.final_flow) + "\n";
         s += "Megaflow: " + f.megaflow + "\n";
         s += "Datapath actions: " + f.actions + "\n";
+        if (!round.slow_path.empty()) {
+            s += round.slow_path + "\n";
+        }
         if (round.has_xlate_error) {
             s += "Translation failed (" + round.xlate_error
                  + "), packet is dropped.\n";
@@ -491,14 +517,15 @@ group_paths(const std::vector<TraceView> &traces,
         std::string key;
         bool drop = false;
         for (const RoundPtr &round : trace.rounds) {
-            FormattedRound f(*round, formatter);
+            FormattedActions f(*round, formatter);
+            std::string path = path_text(*round);
             /* Null bytes cannot occur in either part: unambiguous. */
-            key += round->path;
+            key += path;
             key += '\0';
             key += without_recirc_ids(f.actions);
             key += '\0';
             drop = f.drop;
-            rounds.emplace_back(round->path, f.actions);
+            rounds.emplace_back(std::move(path), f.actions);
         }
 
         PathGroup &group = by_key[key];
@@ -634,7 +661,7 @@ list_json(const std::vector<TraceView> &traces,
     j.begin_object().key("traces").begin_array();
     for (const TraceView &trace : traces) {
         const Round &first = *trace.rounds.front();
-        FormattedRound last(*trace.rounds.back(), formatter);
+        FormattedActions last(*trace.rounds.back(), formatter);
 
         j.begin_object();
         j.key("id").unsigned_number(trace.id);
@@ -693,7 +720,7 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
         j.key("time_ms").number(round.wall_ms);
         j.key("time").string(format_time_iso8601(round.wall_ms));
         j.key("flow").string(f.flow);
-        j.key("translation").string(round.translation);
+        j.key("translation").string(translation_text(round));
         j.key("final_flow").string(f.final_flow);
         j.key("final_flow_unchanged").boolean(f.final_flow_unchanged);
         j.key("megaflow").string(f.megaflow);
@@ -711,6 +738,10 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
             j.key("installed").null();
             j.key("install_reason").null();
         }
+        j.key("bridge").string(round.bridge.empty() ? trace.bridge
+                               : round.bridge);
+        j.key("slow_path").string_or_null(!round.slow_path.empty(),
+                                          round.slow_path);
         j.end_object();
     }
     j.end_array();

@@ -18,7 +18,8 @@
 #define OFPROTO_UPCALL_TRACE_ENGINE_HH 1
 
 /* Internal C++ interface between the store of the upcall trace engine
- * (upcall-trace-engine.cc) and its rendering (upcall-trace-engine-render.cc).
+ * (sessions, rounds, reading: see upcall-trace-engine.cc for the map of its
+ * files) and its rendering (upcall-trace-engine-render.cc).
  *
  * The store hands the renderer plain copies ("views") taken under its locks;
  * the renderer formats them with no lock held, so that formatting, which
@@ -36,6 +37,15 @@
 
 namespace uptrace {
 
+/* One node of a round's translation tree (uptrace_capture_add_node()): its
+ * text is the next 'text_size' bytes of Round::node_text. */
+struct TranslationNode {
+    uint8_t type;               /* enum uptrace_node_type. */
+    uint8_t pad = 0;
+    uint16_t depth;
+    uint32_t text_size;
+};
+
 /* One round of a trace: what one upcall captured.  Immutable once committed,
  * so that readers and every trace that holds it (one per matching session)
  * may share it without locking. */
@@ -52,8 +62,14 @@ struct Round {
     int64_t wall_ms = 0;        /* When captured, for display. */
 
     std::array<std::string, UPTRACE_N_BLOBS> blobs;
+
+    /* The translation: a tree, rendered when read, followed by text (all of
+     * it for a round filled by uptrace_capture_set_translation(), the
+     * truncation marker for a truncated tree). */
+    std::vector<TranslationNode> nodes;
+    std::string node_text;
     std::string translation;
-    std::string path;
+    std::string path;           /* Unused if 'nodes' is nonempty. */
     bool has_xlate_error = false;
     std::string xlate_error;
     bool has_ufid = false;
@@ -61,6 +77,7 @@ struct Round {
     bool has_install = false;
     bool installed = false;
     std::string install_reason;
+    std::string slow_path;      /* ofproto/trace's explanation, or empty. */
 
     /* Bytes this round accounts for: its variable parts plus a fixed
      * overhead for the object itself. */
@@ -68,6 +85,11 @@ struct Round {
 };
 
 using RoundPtr = std::shared_ptr<const Round>;
+
+/* The translation of 'round' as ofproto/trace prints it, and its path for
+ * upcall/trace/summary (upcall-trace-translation.cc). */
+std::string translation_text(const Round &);
+std::string path_text(const Round &);
 
 /* A copy of one stored trace, for reading. */
 struct TraceView {

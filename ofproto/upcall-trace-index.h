@@ -20,7 +20,8 @@
 /* Live upcall tracing: the index the upcall path looks sessions up in.
  *
  * For each bridge, the sessions on it and their matches (filter and port,
- * combined), and the bridge's port names.  An index is built once, by the
+ * combined), and the bridge's port names.  The filters themselves are
+ * parsed here too (upcall_trace_filter_parse()).  An index is built once, by the
  * configuration layer, and never changes afterward: the shim
  * (ofproto-dpif-upcall-trace.c) publishes it with RCU, so that handler and
  * PMD threads read it without any lock, and replaces it as a whole.
@@ -30,25 +31,51 @@
  * ofproto.  Looking bridges up, filling their port names and the RCU
  * publication are the shim's. */
 
+#include <stdbool.h>
 #include <stddef.h>
-#include "openvswitch/hmap.h"
 #include "openvswitch/types.h"
+#include "uuid.h"
 
 struct flow;
 struct match;
 struct ofputil_port_map;
+struct tun_table;
 struct uptrace_session;
-struct uuid;
 
 /* An index.  Its members are private to upcall-trace-index.c: it is defined
  * here only because ovsrcu_postpone(), in the shim, needs a complete type to
  * check its argument. */
 struct upcall_trace_index {
-    struct hmap bridges;        /* Of "struct upcall_trace_bridge". */
+    /* Bridges are few: a lookup compares uuids in an array. */
+    struct uuid *uuids;                     /* The bridges' ofproto uuids. */
+    struct upcall_trace_bridge **bridges;   /* Their sessions. */
+    size_t n_bridges;
 };
 
 /* The sessions of one bridge in an index. */
 struct upcall_trace_bridge;
+
+/* Filters (main thread). */
+
+/* Parses 'filter', an OpenFlow match in the syntax of ovs-fields(7) as
+ * "ovs-ofctl add-flow" accepts it, without actions or other flow keywords
+ * (masks, prefixes such as nw_src=10.0.0.0/24, flags such as
+ * ct_state=+trk+est, subfields such as reg0[0..3]=5, protocol aliases,
+ * port names from 'port_map' if nonnull), into 'match'.  'tun_table' is the
+ * bridge's tunnel metadata table, or NULL.
+ *
+ * Unlike "ovs-ofctl add-flow", which drops (OpenFlow 1.0) or refuses (1.1
+ * and later) a field whose prerequisites the match does not state, the
+ * filter must state them: "ip,nw_src=10.0.0.0/24", not
+ * "nw_src=10.0.0.0/24".  "tp_src" and "tp_dst" stand for the source and
+ * destination port of TCP, UDP or SCTP, or the ICMP type and code.
+ *
+ * Returns NULL on success, otherwise a malloc()'d message (without the
+ * filter itself) that the caller must free. */
+char *upcall_trace_filter_parse(const char *filter,
+                                const struct ofputil_port_map *port_map,
+                                const struct tun_table *tun_table,
+                                struct match *match);
 
 /* Building (main thread). */
 
@@ -74,20 +101,38 @@ void upcall_trace_index_destroy(struct upcall_trace_index *index);
 
 /* The sessions of the bridge with ofproto-dpif uuid 'bridge', or NULL if it
  * has none. */
-const struct upcall_trace_bridge *upcall_trace_index_find(
-    const struct upcall_trace_index *index, const struct uuid *bridge);
+static inline const struct upcall_trace_bridge *
+upcall_trace_index_find(const struct upcall_trace_index *index,
+                        const struct uuid *bridge)
+{
+    for (size_t i = 0; i < index->n_bridges; i++) {
+        if (uuid_equals(&index->uuids[i], bridge)) {
+            return index->bridges[i];
+        }
+    }
+    return NULL;
+}
 
 /* Returns the number of sessions of 'bridge' whose match 'flow' satisfies,
  * in the order they were added, and stores them in '*sessionsp': 'stub'
- * (with room for 'n_stub') when the bridge has no more sessions than that,
- * otherwise an array that the caller must free().  'flow' has OpenFlow port
- * numbers, as the filters do; it is not const only because
- * classifier_lookup()'s is not, and is left unchanged.  The sessions are not
- * referenced: they stay valid as long as the index. */
+ * (with room for 'n_stub') when they fit, otherwise an array that the caller
+ * must free().  'flow' has OpenFlow port numbers, as the filters do.  The
+ * sessions are not referenced: they stay valid as long as the index.
+ *
+ * The cost does not depend on the number of sessions that do not match,
+ * only on the number of distinct shapes (sets of fields and masks) of their
+ * filters. */
 size_t upcall_trace_bridge_match(const struct upcall_trace_bridge *bridge,
-                                 struct flow *flow,
+                                 const struct flow *flow,
                                  struct uptrace_session **stub, size_t n_stub,
                                  struct uptrace_session ***sessionsp);
+
+/* Whether some filter of 'bridge' looks at a field that a thaw restores from
+ * the frozen pipeline (in_port, registers, metadata, tunnel) or at a
+ * conntrack field, so that matching a thawed round needs its restored
+ * flow. */
+bool upcall_trace_bridge_needs_thaw_fields(
+    const struct upcall_trace_bridge *bridge);
 
 /* The name of port 'port' of 'bridge', as the map filled when the index was
  * built had it, or NULL. */

@@ -19,10 +19,10 @@
 
 /* Live upcall tracing engine: the C interface.
  *
- * The engine (ofproto/upcall-trace-engine.cc, C++17) stores what the upcall
- * path captured: sessions, their traces, the rounds of each trace, the
- * expectations that link a recirculated packet back to its trace, and every
- * bound the configuration sets.  It knows nothing of Open vSwitch's internal
+ * The engine (ofproto/upcall-trace-engine.cc and the files it lists, C++17)
+ * stores what the upcall path captured: sessions, their traces, the rounds of
+ * each trace, the expectations that link a recirculated packet back to its
+ * trace, and every bound the configuration sets.  It knows nothing of Open vSwitch's internal
  * types: the C shim (ofproto/ofproto-dpif-upcall-trace.c) turns flows,
  * wildcards and datapath actions into opaque blobs here, and formats them back
  * into text, in the main thread, through the formatter the engine was created
@@ -245,6 +245,9 @@ struct uptrace_round_info {
     const char *in_port_name;   /* Or NULL. */
     const char *datapath;       /* "netdev@ovs-netdev", ... */
     uint32_t pmd_id;            /* UINT32_MAX if none. */
+    const char *bridge;         /* The bridge translation ran on (for a
+                                 * continuation, the one it resumed on), or
+                                 * NULL for the session's. */
 };
 
 /* Identifies a packet across recirculation without relying on the shared
@@ -268,6 +271,23 @@ struct uptrace_capture *uptrace_capture_begin(
     struct uptrace_engine *, struct uptrace_session *const sessions[],
     size_t n, const struct uptrace_round_info *, bool partial);
 
+/* Removes from 'sessions' (in place, keeping their order) those that cannot
+ * start a trace now: expired, full in mode=stop, or over max-rate until
+ * their next token is due.  Lock-free, for the sessions an upcall matched:
+ * an atomic load per session, and one clock read if one of them waits for
+ * a token.  Counts each refusal as uptrace_capture_begin() would.  Returns
+ * the number of sessions left. */
+size_t uptrace_sessions_drop_closed(struct uptrace_engine *,
+                                    struct uptrace_session *sessions[],
+                                    size_t n);
+
+/* For a round that continues traces (uptrace_capture_continue()) and that
+ * the filters of 'sessions' also match: starts a trace at this round in
+ * each of them that admits it and is not one that 'capture' continues. */
+void uptrace_capture_add_sessions(struct uptrace_capture *,
+                                  struct uptrace_session *const sessions[],
+                                  size_t n, bool partial);
+
 /* Returns true if some expectation waits for 'recirc_id', so the caller
  * computes a fingerprint only when it can matter.  Lock-free. */
 bool uptrace_engine_expects(const struct uptrace_engine *, uint32_t recirc_id);
@@ -289,6 +309,30 @@ void uptrace_capture_set_translation(struct uptrace_capture *,
 /* What identifies the path for upcall/trace/summary: the tables and rules
  * hit, one per line.  The datapath actions are added by the engine. */
 void uptrace_capture_set_path(struct uptrace_capture *, const char *path);
+
+/* The types of the nodes of a translation tree, as ofproto/trace's "enum
+ * oftrace_node_type". */
+enum uptrace_node_type {
+    UPTRACE_NODE_BRIDGE,        /* Printed with an underline; in the path. */
+    UPTRACE_NODE_TABLE,         /* A rule hit in a table; in the path. */
+    UPTRACE_NODE_THAW,          /* Thawing a frozen state; in the path. */
+    UPTRACE_NODE_BUCKET,        /* A group bucket; in the path. */
+    UPTRACE_NODE_ACTION,
+    UPTRACE_NODE_DETAIL,        /* Printed after " -> ". */
+    UPTRACE_NODE_WARN,          /* Printed after " >> ". */
+    UPTRACE_NODE_ERROR,         /* Printed between ">>>> " and " <<<<". */
+};
+
+/* Instead of uptrace_capture_set_translation() and _set_path(): appends one
+ * node of the translation tree, in depth-first order, 'depth' being 0 for a
+ * top-level node and its parent's plus one otherwise.  The 'size' bytes of
+ * 'text' are copied.  The engine stores the tree as it is and renders the
+ * translation (exactly as ofproto/trace prints the tree) and the path only
+ * when the round is read, so that a capture thread spends no time
+ * formatting. */
+void uptrace_capture_add_node(struct uptrace_capture *,
+                              enum uptrace_node_type, unsigned int depth,
+                              const char *text, size_t size);
 /* The translation error, or NULL if translation succeeded. */
 void uptrace_capture_set_xlate_error(struct uptrace_capture *,
                                      const char *error);
@@ -297,6 +341,11 @@ void uptrace_capture_set_ufid(struct uptrace_capture *,
 /* Whether the datapath flow was installed and, if not, why. */
 void uptrace_capture_set_install(struct uptrace_capture *, bool installed,
                                  const char *reason);
+/* Why the datapath actions send the packets to userspace, as ofproto/trace
+ * explains it after "Datapath actions:" (without a final new-line), or NULL
+ * if they do not. */
+void uptrace_capture_set_slow_path(struct uptrace_capture *,
+                                   const char *explanation);
 
 /* Registers that the packet of this capture will come back recirculated with
  * 'recirc_id', so that uptrace_capture_continue() can link that round to the
@@ -336,6 +385,38 @@ int uptrace_engine_summary(struct uptrace_engine *, const char *session,
 /* Drops the stored traces of 'session', or of all if NULL. */
 int uptrace_engine_clear(struct uptrace_engine *, const char *session,
                          char **errp);
+
+/* The datapath flows of traced rounds.
+ *
+ * For each stored round that installed a datapath flow, the engine follows
+ * the flow, by UFID, for as long as it lives, from what the revalidators
+ * report: its counters, each revalidation that changed it, and its deletion.
+ * upcall/trace/get shows it after the rounds. */
+
+enum uptrace_flow_change {
+    UPTRACE_FLOW_STATS,         /* Only its counters changed. */
+    UPTRACE_FLOW_MODIFIED,      /* New datapath actions, given as 'detail'. */
+    UPTRACE_FLOW_DELETED        /* It left the datapath; 'detail' says why. */
+};
+
+/* True while the engine follows some flow.  Lock-free: revalidators call it
+ * for every flow they look at. */
+bool uptrace_engine_follows_flows(const struct uptrace_engine *);
+
+/* Reports on the flow with 'ufid': its packets and bytes since it was
+ * installed and what 'change' and 'detail' say.  Returns false if the flow
+ * is not followed. */
+bool uptrace_engine_flow_changed(struct uptrace_engine *,
+                                 const uint8_t ufid[16],
+                                 enum uptrace_flow_change,
+                                 const char *detail, uint64_t n_packets,
+                                 uint64_t n_bytes);
+
+/* Stores in '*trace_id' the id of the newest stored trace one of whose
+ * rounds installed the flow with 'ufid'.  Returns ENOENT, with a message, if
+ * there is none. */
+int uptrace_engine_find_ufid(struct uptrace_engine *, const uint8_t ufid[16],
+                             uint64_t *trace_id, char **errp);
 
 #ifdef __cplusplus
 }

@@ -16,8 +16,8 @@ and measures:
   memory      VmRSS and the engine's accounting with 10,000 and 100,000
               stored traces, and under sustained tracing at max_traces=64.
 
-Cases: stock; ours with no session; 1 non-matching session; 1000
-non-matching sessions; 1 session matching every upcall.
+Cases: stock; ours with no session; 1 non-matching session; 1000 and
+10000 non-matching sessions; 1 session matching every upcall.
 
 The load generator connects to a dummy port's "pstream" unix socket and
 writes framed packets (2-byte length, Ethernet frame; lib/netdev-dummy.c),
@@ -86,6 +86,7 @@ CASES = [
     ("no session", "ours", []),
     ("1 non-matching", "ours", ["nm"]),
     ("1000 non-matching", "ours", ["nm"] * 1000),
+    ("10000 non-matching", "ours", ["nm"] * 10000),
     ("1 matching all", "ours", ["all"]),
 ]
 
@@ -422,8 +423,9 @@ def session_specs(kinds, **kw):
     specs = []
     for i, kind in enumerate(kinds):
         if kind == "nm":
-            # Same shape as a typical filter, never our port 53.
-            specs.append(("nm%d" % i, "udp,udp_dst=%d" % (10000 + i),
+            # Filters that differ only in udp_src, as in the issue that
+            # set the targets; never a source port of ours (1024-51023).
+            specs.append(("nm%d" % i, "udp,udp_src=%d" % (52000 + i),
                           None, None))
         else:
             specs.append(("all%d" % i, "udp", None, None))
@@ -650,12 +652,85 @@ def memory_sustained(args, max_trace_size):
     return out
 
 
+def memory_shared(args, n_packets, n_sessions=4):
+    """memory/show against RSS when sessions share what they store:
+    'n_sessions' sessions with the same filter, so that every traced packet
+    is one trace in each of them (the rounds are shared), against the same
+    packets through a daemon with no session."""
+    pkts = frames(7, 0, n_packets)
+    chunks = chunks_for(pkts)
+    warm = chunks_for(frames(9, 0, 2000, 99))
+    out = {"packets": n_packets, "sessions": n_sessions}
+    for label, specs in (
+            ("baseline", []),
+            ("shared", [("s%d" % i, "udp,udp_dst=53", n_packets, {})
+                        for i in range(n_sessions)])):
+        sb = Sandbox(args.ours, args.workdir, "memory shared " + label)
+        try:
+            sb.start()
+            sb.setup_bridge(CT_FLOWS)
+            sb.add_sessions(specs)
+            sb.connect_load()
+            sb.send(warm, 4000)
+            rss0 = sb.rss_kb()
+            sb.send(chunks, 2 * n_packets)
+            time.sleep(1)
+            rss1 = sb.rss_kb()
+            mem = sb.memory_show()
+            out[label] = {"rss_growth_kb": rss1 - rss0, "memory_show": mem}
+            log("memory shared %s: RSS %d -> %d kB, %s" % (
+                label, rss0, rss1,
+                {k: v for k, v in mem.items() if k.startswith("upcall")}))
+        finally:
+            sb.cleanup()
+    return out
+
+
 def memory(args, results):
     out = {"stored": {}}
     for n in args.mem_traces:
         out["stored"][str(n)] = memory_stored(args, n, args.max_trace_size)
+    out["shared"] = memory_shared(args, args.mem_shared)
     out["sustained"] = memory_sustained(args, args.max_trace_size)
     results["memory"] = out
+
+
+# Reading.
+
+def reads(args, results):
+    """Time of upcall/trace/list, summary and get (text, through
+    ovs-appctl) with args.read_traces stored two-round traces in one
+    session: what reading costs the main thread, which also handles the
+    dummy datapath's upcalls, and how long a reader waits."""
+    n = args.read_traces
+    out = {"traces": n}
+    sb = Sandbox(args.ours, args.workdir, "reads")
+    try:
+        sb.start()
+        sb.setup_bridge(CT_FLOWS)
+        sb.add_sessions([("reads", "udp", n, {})])
+        sb.connect_load()
+        sb.send(chunks_for(frames(3, 0, n)), 2 * n)
+        show = json.loads(sb.appctl_json("upcall/trace/show"))
+        session = show["sessions"][0]
+        out["stored"] = session["counters"]["n_traces"]
+        for name, cmd in (
+                ("list", ["upcall/trace/list"]),
+                ("summary", ["upcall/trace/summary"]),
+                ("get", ["upcall/trace/get",
+                         "0x%x" % session["last_trace_id"]])):
+            times = []
+            for _ in range(args.read_runs):
+                t0 = time.monotonic()
+                text = sb.tool("ovs-appctl", *cmd)
+                times.append(time.monotonic() - t0)
+            out[name] = {"seconds": statistics.median(times),
+                         "runs": times, "bytes": len(text)}
+            log("reads %s over %d traces: %.3f s (%d bytes)"
+                % (name, out["stored"], out[name]["seconds"], len(text)))
+    finally:
+        sb.cleanup()
+    results["reads"] = out
 
 
 def main():
@@ -664,7 +739,7 @@ def main():
     p.add_argument("--ours", required=True, help="our OVS build tree")
     p.add_argument("--workdir", required=True)
     p.add_argument("--out", required=True, help="JSON results")
-    p.add_argument("--phases", default="throughput,callgrind,memory")
+    p.add_argument("--phases", default="throughput,callgrind,memory,reads")
     p.add_argument("--packets", type=int, default=60000,
                    help="packets per throughput run (2 upcalls each)")
     p.add_argument("--warmup", type=int, default=2000)
@@ -681,6 +756,10 @@ def main():
                    help="throughput and callgrind cases (stock is needed "
                    "for ratios)")
     p.add_argument("--mem-traces", default="10000,100000")
+    p.add_argument("--mem-shared", type=int, default=10000,
+                   help="packets for the memory run with shared rounds")
+    p.add_argument("--read-traces", type=int, default=65536)
+    p.add_argument("--read-runs", type=int, default=3)
     p.add_argument("--max-trace-size", type=int, default=16384)
     p.add_argument("--sustained", type=int, default=1000000,
                    help="traced upcalls in the sustained memory run")
@@ -708,7 +787,7 @@ def main():
         for phase in args.phases.split(","):
             t0 = time.monotonic()
             {"throughput": throughput, "callgrind": callgrind,
-             "memory": memory}[phase](args, results)
+             "memory": memory, "reads": reads}[phase](args, results)
             results.setdefault("seconds", {})[phase] = time.monotonic() - t0
             with open(args.out, "w") as f:
                 json.dump(results, f, indent=1)

@@ -2,28 +2,29 @@
 # Licensed under the Apache License, Version 2.0.
 """Fixtures of the system tier (root): see system_ovs.py."""
 
-import os
-
 import pytest
 
-from system_ovs import Cleanup, SystemOvs, missing_tools
+import system_ovs
+from system_ovs import selected_datapaths
+
+
+def pytest_generate_tests(metafunc):
+    # Every test that uses 'sysovs' runs once per selected datapath type.
+    if "sysovs" in metafunc.fixturenames:
+        metafunc.parametrize("datapath", selected_datapaths())
+
+
+def pytest_terminal_summary(terminalreporter):
+    system_ovs.terminal_summary(terminalreporter)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    system_ovs.add_vswitchd_log(item, outcome.get_result())
 
 
 @pytest.fixture
-def sysovs():
-    """A SystemOvs, set up; torn down completely at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("the system tier needs root (namespaces, veths)")
-    builddir = os.environ.get("OVS_BUILDDIR")
-    if not builddir or not os.path.isfile(
-            os.path.join(builddir, "vswitchd", "ovs-vswitchd")):
-        pytest.skip("OVS_BUILDDIR (an Open vSwitch build) is not set")
-    missing = missing_tools()
-    if missing:
-        pytest.skip("missing tools: %s (build-aux/install-deps test)"
-                    % " ".join(missing))
-    cleanup = Cleanup()
-    try:
-        yield SystemOvs(os.path.abspath(builddir), cleanup).setup()
-    finally:
-        cleanup.run()
+def sysovs(request, datapath):
+    """A SystemOvs on 'datapath', set up; torn down completely at the end."""
+    yield from system_ovs.sysovs_fixture(request, datapath)

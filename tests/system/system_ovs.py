@@ -3,23 +3,32 @@
 """The system tier: real traffic, as root (helpers; fixtures in conftest.py).
 
 Two network namespaces, each with one end of a veth pair, whose other ends
-are ports p1 and p2 of a userspace-datapath bridge (datapath_type=netdev,
-userspace conntrack) in an ovsdb-server and ovs-vswitchd started from
-$OVS_BUILDDIR in a temporary directory by the pytest harness's OvsSandbox
-(tests/python/conftest.py), with the OpenFlow rules of the RFC cover
-letter.  Traffic stays between the two namespaces (172.31.250.0/24 on
+are ports p1 and p2 of a bridge in an ovsdb-server and ovs-vswitchd started
+from $OVS_BUILDDIR in a temporary directory by the pytest harness's
+OvsSandbox (tests/python/conftest.py), with the OpenFlow rules of the RFC
+cover letter.  Every test runs on each datapath named in
+$UPCALL_TRACE_DATAPATHS (default "netdev"):
+
+  netdev   the userspace datapath and its conntrack, on the host
+           ("make check-system");
+  system   the Linux kernel datapath (system@ovs-system) and the kernel's
+           conntrack, in the QEMU guest of the kernel tier ("make
+           check-kernel", tests/kernel/), the only place here with an
+           openvswitch module.  Traffic stays between the two namespaces (172.31.250.0/24 on
 the veths only).  Every namespace, veth, tap and daemon made here is removed
 at the end of each test, whatever happens.
 
 Skipped, with the reason, when not root, when $OVS_BUILDDIR is not set, when
-a tool is missing, when namespaces or veths cannot be made, or when another
+a tool is missing, when namespaces or veths cannot be made, when another
 userspace datapath already runs on this machine (its "ovs-netdev" tap would
-clash with ours).
+clash with ours), or, for "system", when the openvswitch module is not
+loaded or a kernel datapath already exists.
 """
 
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -113,17 +122,58 @@ class Cleanup(object):
                 pass
 
 
-class SystemOvs(object):
-    """ovsdb-server and ovs-vswitchd (userspace datapath) in a sandbox, a
-    bridge with p1 and p2, and the two namespaces."""
+DATAPATHS = ("netdev", "system")
 
-    def __init__(self, builddir, cleanup):
+# The datapath name that traces and dpif/show report for each type.
+DATAPATH_NAMES = {"netdev": "netdev@ovs-netdev", "system": "system@ovs-system"}
+
+
+def selected_datapaths():
+    """The datapath types to run the tests on: $UPCALL_TRACE_DATAPATHS."""
+    names = os.environ.get("UPCALL_TRACE_DATAPATHS", "netdev").split()
+    for name in names:
+        if name not in DATAPATHS:
+            raise pytest.UsageError("UPCALL_TRACE_DATAPATHS: unknown "
+                                    "datapath %r (%s)"
+                                    % (name, ", ".join(DATAPATHS)))
+    return names
+
+
+def _sandbox_class(datapath):
+    base = harness().OvsSandbox
+    if datapath != "system":
+        return base
+
+    class KernelSandbox(base):
+        """OvsSandbox whose ovs-vswitchd may open the kernel datapath:
+        without --disable-system (which OVS_VSWITCHD_START passes for the
+        dummy datapath)."""
+
+        def start_vswitchd(self):
+            try:
+                self.run("ovs-vswitchd", "--detach", "--no-chdir",
+                         "--pidfile", "--log-file", "-vvconn",
+                         "-vofproto_dpif", "-vunixctl")
+            finally:
+                if self.read_pid("ovs-vswitchd") is not None:
+                    self._started("ovs-vswitchd")
+
+    return KernelSandbox
+
+
+class SystemOvs(object):
+    """ovsdb-server and ovs-vswitchd in a sandbox, a bridge with p1 and p2
+    on 'datapath' ("netdev" or "system"), and the two namespaces."""
+
+    def __init__(self, builddir, cleanup, datapath="netdev"):
         self.builddir = builddir
         self.cleanup = cleanup
+        self.datapath = datapath
+        self.dp_name = DATAPATH_NAMES[datapath]
         self.tag = uuid.uuid4().hex[:4]
         self.sandbox = tempfile.mkdtemp(prefix="upcall-trace-system.")
         cleanup.push(shutil.rmtree, self.sandbox, True)
-        self.sb = harness().OvsSandbox(builddir, self.sandbox)
+        self.sb = _sandbox_class(datapath)(builddir, self.sandbox)
         self.env = dict(self.sb.env)
         self.env["OVS_PYTHONPATH"] = os.path.join(builddir, "python")
         self.bridge = "utbr" + self.tag
@@ -133,6 +183,9 @@ class SystemOvs(object):
         self.p1 = "ut%sp1" % self.tag
         self.p2 = "ut%sp2" % self.tag
         self.pids = {}
+        # The datapath names of the rounds trace() checked, printed at the
+        # end of each test.
+        self.checked_datapaths = set()
 
     # Commands.
     def cmd(self, *args, check=True, input=None, timeout=60):
@@ -219,7 +272,7 @@ class SystemOvs(object):
 
     def make_bridge(self):
         self.vsctl("add-br", self.bridge, "--", "set", "bridge", self.bridge,
-                   "datapath_type=netdev", "fail-mode=secure",
+                   "datapath_type=" + self.datapath, "fail-mode=secure",
                    "--", "add-port", self.bridge, self.p1,
                    "--", "set", "interface", self.p1, "ofport_request=1",
                    "--", "add-port", self.bridge, self.p2,
@@ -243,8 +296,24 @@ class SystemOvs(object):
             if _link_exists(tap):
                 self.cmd("ip", "link", "del", tap, check=False)
 
+    def _remove_kernel_datapath(self):
+        # ovs-vswitchd leaves the kernel datapath (and its flows) behind
+        # when it exits without --cleanup or is killed; we made it.
+        if _link_exists("ovs-system"):
+            self.cmd("ovs-dpctl", "del-dp", "system@ovs-system",
+                     check=False)
+
     def setup(self):
-        if _link_exists("ovs-netdev"):
+        if self.datapath == "system":
+            if not os.path.isdir("/sys/module/openvswitch"):
+                pytest.skip("the kernel datapath needs the openvswitch "
+                            "module (make check-kernel runs these tests in "
+                            "a QEMU guest that has it)")
+            if _link_exists("ovs-system"):
+                pytest.skip("a kernel datapath (ovs-system) already exists "
+                            "on this machine")
+            self.cleanup.push(self._remove_kernel_datapath)
+        elif _link_exists("ovs-netdev"):
             pytest.skip("another userspace datapath runs on this machine "
                         "(the ovs-netdev tap exists)")
         if _link_exists(self.bridge):
@@ -256,6 +325,30 @@ class SystemOvs(object):
         self.make_bridge()
         return self
 
+    def static_neighbours(self):
+        """Permanent neighbour entries for each other's address in both
+        namespaces, so that no ARP crosses the bridge."""
+        macs = {}
+        for ns in (self.ns1, self.ns2):
+            words = self.ns(ns, "ip", "-o", "link", "show", "eth0") \
+                .stdout.split()
+            macs[ns] = words[words.index("link/ether") + 1]
+        for ns, ip, peer in ((self.ns1, NS2_IP, self.ns2),
+                             (self.ns2, NS1_IP, self.ns1)):
+            self.ns(ns, "ip", "neigh", "replace", ip, "lladdr", macs[peer],
+                    "dev", "eth0", "nud", "permanent")
+
+    def dp_flows(self):
+        """The datapath's flows (dpctl/dump-flows), one string each, without
+        their statistics."""
+        out = self.appctl("dpctl/dump-flows", self.dp_name)
+        flows = []
+        for line in out.splitlines():
+            line = re.sub(r", packets:\d+, bytes:\d+, used:[^,]*"
+                          r"(, flags:[^,]*)?, actions:", ", actions:", line)
+            flows.append(line.strip())
+        return flows
+
     # Traffic and traces.
     def ping(self, src_ns, dst_ip, count=2, check=True):
         return self.ns(src_ns, "ping", "-q", "-c", str(count), "-i", "0.3",
@@ -266,7 +359,18 @@ class SystemOvs(object):
                                 *([session] if session else []))["traces"]
 
     def trace(self, trace_id):
-        return self.appctl_json("upcall/trace/get", str(trace_id))
+        """Trace 'trace_id'; asserts that every round of it came from this
+        test's datapath (system@ovs-system in the kernel tier)."""
+        return self.check_datapath(
+            self.appctl_json("upcall/trace/get", str(trace_id)))
+
+    def check_datapath(self, trace):
+        """Asserts that every round of 'trace' (a trace as JSON) came from
+        this test's datapath, and returns it."""
+        for r in trace["rounds"]:
+            assert r["datapath"] == self.dp_name, (r["datapath"], trace)
+        self.checked_datapaths.add(self.dp_name)
+        return trace
 
     def full_traces(self, session=None):
         return [self.trace(t["id"]) for t in self.traces(session)]
@@ -290,3 +394,60 @@ class SystemOvs(object):
 def missing_tools():
     return [t for t in ("ip", "ping", "ethtool", "socat")
             if shutil.which(t) is None]
+
+
+# The fixture and the hooks, shared by tests/system/conftest.py and
+# tests/kernel/conftest.py.
+
+# (test id, datapath names of the rounds it checked), for the summary.
+_CHECKED = []
+
+
+def sysovs_fixture(request, datapath):
+    """Generator of the 'sysovs' fixture: a SystemOvs on 'datapath', set
+    up, torn down completely at the end, whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("the system tier needs root (namespaces, veths)")
+    builddir = os.environ.get("OVS_BUILDDIR")
+    if not builddir or not os.path.isfile(
+            os.path.join(builddir, "vswitchd", "ovs-vswitchd")):
+        pytest.skip("OVS_BUILDDIR (an Open vSwitch build) is not set")
+    missing = missing_tools()
+    if missing:
+        pytest.skip("missing tools: %s (build-aux/install-deps test)"
+                    % " ".join(missing))
+    cleanup = Cleanup()
+    try:
+        ovs = SystemOvs(os.path.abspath(builddir), cleanup, datapath)
+        request.node.upcall_trace_sysovs = ovs
+        yield ovs.setup()
+        _CHECKED.append((request.node.nodeid,
+                         sorted(ovs.checked_datapaths)))
+    finally:
+        cleanup.run()
+
+
+def terminal_summary(terminalreporter):
+    """Says which datapath the traces each test checked came from."""
+    if not _CHECKED:
+        return
+    terminalreporter.section("datapaths of the checked traces")
+    for nodeid, names in _CHECKED:
+        terminalreporter.write_line("%s: %s" % (
+            nodeid, ", ".join(names) or "(no trace read)"))
+
+
+def add_vswitchd_log(item, report):
+    """On a failure, adds the end of ovs-vswitchd's log of the failing test
+    to its report: the daemons' folder is removed at teardown (and in the
+    kernel tier, it is on the guest's tmpfs)."""
+    ovs = getattr(item, "upcall_trace_sysovs", None)
+    if ovs is None or not report.failed:
+        return
+    # Each line cut short: the unixctl replies are long.
+    lines = [line if len(line) <= 400 else line[:400] + "..."
+             for line in ovs.sb.log("ovs-vswitchd").splitlines()[-200:]]
+    report.sections.append(("ovs-vswitchd log (%s), last %d lines"
+                            % (ovs.dp_name, len(lines)),
+                            "\n".join(lines) or "(empty)"))
+

@@ -104,9 +104,13 @@ def test_tcp_syn_synack_and_data(sysovs):
     try:
         wait_until(lambda: ":5001" in ovs.ns(ovs.ns2, "ss", "-ltn").stdout,
                    what="the TCP server")
+        # -t 10: once its input is sent, the client waits for the reply
+        # until the server closes (socat's default, half a second, is less
+        # than the server takes to start its shell in the kernel tier's
+        # guest).
         out = ovs.cmd("ip", "netns", "exec", ovs.ns1, "socat", "-T", "5",
-                      "-", "TCP:%s:5001" % NS2_IP, input="ping\n",
-                      timeout=20).stdout
+                      "-t", "10", "-", "TCP:%s:5001" % NS2_IP,
+                      input="ping\n", timeout=20).stdout
         assert "pong-ping" in out
     finally:
         srv.kill()
@@ -242,12 +246,18 @@ def test_watch_prints_traces_as_they_arrive(sysovs):
     out = ovs.tool("start", ovs.bridge, "icmp", "--port", ovs.p1,
                    "--name", "w").stdout
     assert out.strip() == "session w: active"
+    polls = 'received request upcall/trace/list["w"]'
+    n_polls = ovs.sb.log().count(polls)
     watcher = subprocess.Popen(
         ["/usr/bin/env", "python3", TOOL, "watch",
          "--json", "--count", "2", "w"], env=ovs.env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(1)       # Only traces that arrive after it started.
+        # Only traces that arrive after it started: wait for its first poll
+        # (ovs-vswitchd logs every unixctl request), however slowly Python
+        # starts (seconds in the kernel tier's guest).
+        wait_until(lambda: ovs.sb.log().count(polls) > n_polls, timeout=30,
+                   what="the first poll of ovs-upcall-trace watch")
         ovs.ping(ovs.ns1, NS2_IP, count=2)
         out, err = watcher.communicate(timeout=20)
     finally:
@@ -255,7 +265,8 @@ def test_watch_prints_traces_as_they_arrive(sysovs):
             watcher.kill()
             watcher.wait()
     assert watcher.returncode == 0, err
-    lines = [json.loads(line) for line in out.splitlines()]
+    lines = [ovs.check_datapath(json.loads(line))
+             for line in out.splitlines()]
     assert len(lines) == 2
     assert [ct_state(r) for r in lines[0]["rounds"]] == [None, "new|trk"]
     assert [ct_state(r) for r in lines[1]["rounds"]] == ["est|trk"]

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -510,6 +511,8 @@ struct RoundSpec {
     bool installed = true;
     const char *install_reason = nullptr;
     uint32_t pmd_id = UINT32_MAX;
+    const char *bridge = nullptr;       /* The round's, if not br0. */
+    const char *slow_path = nullptr;
 };
 
 class UpcallTraceRenderTest : public ::testing::Test {
@@ -571,17 +574,21 @@ protected:
             uptrace_capture_set_install(capture, r.installed,
                                         r.install_reason);
         }
+        if (r.slow_path) {
+            uptrace_capture_set_slow_path(capture, r.slow_path);
+        }
     }
 
     static struct uptrace_round_info info_of(const RoundSpec &r)
     {
-        struct uptrace_round_info info;
+        struct uptrace_round_info info = {};
         info.upcall_type = "miss";
         info.recirc_id = r.recirc_id;
         info.in_port = 1;
         info.in_port_name = r.in_port_name;
         info.datapath = "system@ovs-system";
         info.pmd_id = r.pmd_id;
+        info.bridge = r.bridge;
         return info;
     }
 
@@ -735,7 +742,13 @@ TEST_F(UpcallTraceRenderTest, GetTextKeepsOfprotoTraceLayout)
         "Megaflow: recirc_id=0x5,ct_state=+trk,in_port=1\n"
         "Datapath actions: drop\n"
         "Translation failed (Too many resubmits), packet is dropped.\n"
-        "UFID: none (not installed: translation failed)\n";
+        "UFID: none (not installed: translation failed)\n"
+        /* Round 1 installed a flow: its life follows the rounds. */
+        "--- Datapath flow of round 1:"
+        " ufid:01020304-0506-0708-090a-0b0c0d0e0f10 ---\n"
+        "Installed: 2026-11-26T12:00:00.123Z\n"
+        "Since: 0 packets, 0 bytes\n"
+        "State: in the datapath\n";
     EXPECT_EQ(expected, get(id));
 
     /* The formatter is called at read time, with the round's bridge. */
@@ -743,6 +756,52 @@ TEST_F(UpcallTraceRenderTest, GetTextKeepsOfprotoTraceLayout)
     for (const std::string &bridge : log_.bridges) {
         EXPECT_EQ("br0", bridge);
     }
+}
+
+TEST_F(UpcallTraceRenderTest, RoundOnAnotherBridgeAndSlowPathExplained)
+{
+    uptrace_session *s = create_session("patch");
+    std::vector<RoundSpec> rounds = two_rounds();
+    rounds[0].bridge = "br0";
+    rounds[1].bridge = "br1";       /* Resumed after a patch port. */
+    rounds[1].xlate_error = nullptr;
+    rounds[1].actions = "userspace(pid=0,slow_path(controller))";
+    rounds[1].slow_path = "This flow is handled by the userspace slow path"
+                          " because it:\n  - Sends \"packet-in\" messages"
+                          " to the OpenFlow controller.";
+    rounds[1].installed = true;
+    rounds[1].install_reason = nullptr;
+    log_.bridges.clear();
+    uint64_t id = store_trace(s, rounds);
+
+    std::string text = get(id);
+    EXPECT_NE(std::string::npos,
+              text.find("(session patch, bridge br0, 2 rounds)"));
+    EXPECT_NE(std::string::npos,
+              text.find("--- Round 1: recirc_id=0x0, upcall=miss,"
+                        " in_port=p1(1),"));
+    EXPECT_NE(std::string::npos,
+              text.find("--- Round 2: recirc_id=0x5, upcall=miss,"
+                        " bridge=br1, in_port=1,"));
+    EXPECT_NE(std::string::npos,
+              text.find("Datapath actions: userspace(pid=0,"
+                        "slow_path(controller))\n"
+                        "This flow is handled by the userspace slow path"
+                        " because it:\n"
+                        "  - Sends \"packet-in\" messages to the OpenFlow"
+                        " controller.\n"
+                        "UFID: none (installed)\n"));
+    /* The formatter names each round's ports with its own bridge. */
+    EXPECT_NE(log_.bridges.end(),
+              std::find(log_.bridges.begin(), log_.bridges.end(), "br1"));
+
+    JsonValue json = parse_json(get(id, UPTRACE_FORMAT_JSON));
+    EXPECT_EQ("br0", json["bridge"].string);
+    EXPECT_EQ("br0", json["rounds"][0]["bridge"].string);
+    EXPECT_EQ("br1", json["rounds"][1]["bridge"].string);
+    EXPECT_TRUE(json["rounds"][0]["slow_path"].is_null());
+    EXPECT_EQ(std::string(rounds[1].slow_path),
+              json["rounds"][1]["slow_path"].string);
 }
 
 TEST_F(UpcallTraceRenderTest, GetTextSingleRoundAndTruncatedMarks)

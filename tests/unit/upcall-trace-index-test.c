@@ -33,7 +33,6 @@
 #include "openvswitch/match.h"
 #include "openvswitch/ofp-flow.h"
 #include "openvswitch/ofp-port.h"
-#include "ovs-rcu.h"
 #include "upcall-trace.h"
 #include "util.h"
 #include "uuid.h"
@@ -126,6 +125,196 @@ check_match(const struct upcall_trace_bridge *bridge, const char *flow_s,
     }
 }
 
+/* Parses 'filter' with upcall_trace_filter_parse() and checks that it
+ * gives 'error' (NULL: none).  Returns whether it parsed. */
+static bool
+check_filter_parse(const char *filter, const struct ofputil_port_map *ports,
+                   const char *error, struct match *match)
+{
+    char *msg = upcall_trace_filter_parse(filter, ports, NULL, match);
+
+    if (!error != !msg || (msg && strcmp(msg, error))) {
+        fprintf(stderr, "filter \"%s\": got error \"%s\", expected "
+                "\"%s\"\n", filter, msg ? msg : "(none)",
+                error ? error : "(none)");
+        n_failures++;
+    }
+    free(msg);
+    return !msg;
+}
+
+/* Checks that 'filter' parses and that each of 'flows' (ended by NULL,
+ * exact flows in parse_ofp_exact_flow() syntax, each prefixed by '+' if it
+ * must match, '-' if not) matches it or not. */
+static void
+check_filter(const char *filter, const struct ofputil_port_map *ports,
+             const char *const *flows)
+{
+    struct minimatch minimatch;
+    struct match match;
+
+    if (!check_filter_parse(filter, ports, NULL, &match)) {
+        return;
+    }
+    minimatch_init(&minimatch, &match);
+    for (; *flows; flows++) {
+        bool expected = (*flows)[0] == '+';
+        struct flow flow;
+
+        parse_flow(*flows + 1, &flow);
+        if (minimatch_matches_flow(&minimatch, &flow) != expected) {
+            fprintf(stderr, "filter \"%s\" %s flow %s\n", filter,
+                    expected ? "does not match" : "matches", *flows + 1);
+            n_failures++;
+        }
+    }
+    minimatch_destroy(&minimatch);
+}
+
+/* The filter syntax: what "ovs-ofctl add-flow" takes, matched with the
+ * semantics of an OpenFlow match. */
+static void
+test_filter_syntax(void)
+{
+    struct ofputil_port_map ports = OFPUTIL_PORT_MAP_INITIALIZER(&ports);
+    struct match match;
+
+    ofputil_port_map_put(&ports, u16_to_ofp(1), "p1");
+    ofputil_port_map_put(&ports, u16_to_ofp(2), "p2");
+
+    check_filter("ip,nw_src=10.0.0.0/24", NULL, (const char *[]) {
+        "+ip,nw_src=10.0.0.1", "+udp,nw_src=10.0.0.255",
+        "-ip,nw_src=10.0.1.1", "-ipv6", "-arp,arp_spa=10.0.0.1", NULL });
+    check_filter("nw_src=10.0.0.0/255.255.255.0,ip", NULL, (const char *[]) {
+        "+ip,nw_src=10.0.0.7", "-ip,nw_src=10.1.0.7", NULL });
+    check_filter("ct_state=+trk+est,tcp", NULL, (const char *[]) {
+        "+tcp,ct_state=0x22", "+tcp,ct_state=0x2a",
+        "-tcp,ct_state=0x21", "-udp,ct_state=0x22", "-tcp", NULL });
+    check_filter("ct_state=-new+trk", NULL, (const char *[]) {
+        "+ct_state=0x22", "-ct_state=0x21", "-ct_state=0", NULL });
+    check_filter("tcp,tcp_flags=+syn-ack", NULL, (const char *[]) {
+        "+tcp,tcp_flags=0x002", "-tcp,tcp_flags=0x012",
+        "-tcp,tcp_flags=0x010", NULL });
+    check_filter("reg0=0x1/0x1", NULL, (const char *[]) {
+        "+reg0=0x1", "+reg0=0xff", "-reg0=0x2", "-reg1=0x1", NULL });
+    check_filter("metadata=0x5/0xff", NULL, (const char *[]) {
+        "+metadata=0x5", "+metadata=0x1005", "-metadata=0x6", NULL });
+    check_filter("reg3[0..3]=5", NULL, (const char *[]) {
+        "+reg3=0x15", "-reg3=0x16", NULL });
+    check_filter("udp,tp_src=7", NULL, (const char *[]) {
+        "+udp,udp_src=7,udp_dst=9", "-udp,udp_src=8", "-tcp,tcp_src=7",
+        NULL });
+    check_filter("tcp,tp_dst=0x50/0xfff0", NULL, (const char *[]) {
+        "+tcp,tcp_dst=80", "+tcp,tcp_dst=95", "-tcp,tcp_dst=96", NULL });
+    check_filter("in_port=p2,icmp", &ports, (const char *[]) {
+        "+in_port=2,icmp", "-in_port=1,icmp", "-in_port=2,udp", NULL });
+    check_filter("eth,dl_src=50:54:00:00:00:00/ff:ff:ff:00:00:00", NULL,
+                 (const char *[]) {
+        "+dl_src=50:54:00:12:34:56", "-dl_src=50:55:00:12:34:56", NULL });
+    check_filter("ipv6,ipv6_src=2001:db8::/32", NULL, (const char *[]) {
+        "+ipv6,ipv6_src=2001:db8::1", "-ipv6,ipv6_src=2001:db9::1",
+        "-ip", NULL });
+    check_filter("", NULL, (const char *[]) { "+ip", "+arp", NULL });
+
+    /* Precise errors. */
+    check_filter_parse("nw_src=10.0.0.0/24", NULL,
+                       "nw_src needs ip in the filter (its OpenFlow "
+                       "prerequisite)", &match);
+    check_filter_parse("tcp_flags=+syn", NULL,
+                       "tcp_flags needs tcp or tcp6 in the filter (its "
+                       "OpenFlow prerequisite)", &match);
+    check_filter_parse("tp_src=7", NULL,
+                       "tp_src needs tcp or tcp6 in the filter (its "
+                       "OpenFlow prerequisite)", &match);
+    check_filter_parse("ip,udp_src=7", NULL,
+                       "udp_src needs udp or udp6 in the filter (its "
+                       "OpenFlow prerequisite)", &match);
+    check_filter_parse("foo=bar", NULL, "unknown field foo", &match);
+    check_filter_parse("ip,actions=drop", NULL,
+                       "actions is not a match field (a filter is only the "
+                       "match of a flow)", &match);
+    check_filter_parse("priority=10,ip", NULL,
+                       "priority is not a match field (a filter is only the "
+                       "match of a flow)", &match);
+    check_filter_parse("ip,nw_src=10.0.0.0/33", NULL,
+                       "10.0.0.0/33: IPv4 network prefix bits not between 0 and 32, inclusive", &match);
+    check_filter_parse("in_port=p9", &ports,
+                       "p9: invalid or unknown port for in_port", &match);
+    check_filter_parse("reg0[0..3]=17", NULL,
+                       "reg0[0..3]: value 17 does not fit into 4 bits",
+                       &match);
+    /* An error leaves a catch-all match, not half a filter. */
+    CHECK(flow_wildcards_is_catchall(&match.wc));
+
+    ofputil_port_map_destroy(&ports);
+}
+
+/* Many sessions whose filters differ only in a value share one hash table:
+ * every one is found, with the masked filters of other shapes, in the order
+ * they were added. */
+static void
+test_many_sessions(void)
+{
+    static const struct uuid bridge = { .parts = { 0xd } };
+    enum { N = 1000 };
+    struct uptrace_session *sessions = xcalloc(N + 2, sizeof *sessions);
+    struct upcall_trace_index *index = upcall_trace_index_create();
+    const struct upcall_trace_bridge *b;
+    struct match match;
+
+    /* Session N first, then the N port filters, then N + 1. */
+    check_filter_parse("ip,nw_src=10.0.0.0/24", NULL, NULL, &match);
+    upcall_trace_index_add(index, &bridge, &match, &sessions[N]);
+    for (int i = 0; i < N; i++) {
+        char filter[64];
+
+        snprintf(filter, sizeof filter, "udp,udp_src=%d", 10000 + i);
+        check_filter_parse(filter, NULL, NULL, &match);
+        upcall_trace_index_add(index, &bridge, &match, &sessions[i]);
+    }
+    check_filter_parse("udp,udp_src=10500/0xfffe", NULL, NULL, &match);
+    upcall_trace_index_add(index, &bridge, &match, &sessions[N + 1]);
+
+    b = upcall_trace_index_find(index, &bridge);
+    CHECK(b && !upcall_trace_bridge_needs_thaw_fields(b));
+    check_match(b, "udp,nw_src=10.0.0.1,udp_src=10007", 8, true, sessions,
+                (int []) { N, 7, -1 });
+    check_match(b, "udp,nw_src=10.9.0.1,udp_src=10500", 8, true, sessions,
+                (int []) { 500, N + 1, -1 });
+    check_match(b, "udp,nw_src=10.9.0.1,udp_src=10501", 1, false, sessions,
+                (int []) { 501, N + 1, -1 });
+    check_match(b, "udp,nw_src=10.9.0.1,udp_src=9999", 8, true, sessions,
+                (int []) { -1 });
+    check_match(b, "tcp,nw_src=10.9.0.1,tcp_src=10007", 8, true, sessions,
+                (int []) { -1 });
+    upcall_trace_index_destroy(index);
+    for (int i = 0; i < N + 2; i++) {
+        CHECK(!sessions[i].refs);
+    }
+    free(sessions);
+
+    /* Filters that look at what a thaw restores, or at conntrack. */
+    static const char *const thaw_filters[] = {
+        "reg0=0x1/0x1", "metadata=0x5/0xff", "in_port=3", "ct_state=+trk",
+        "ct_mark=1", "tun_id=5", "ct_zone=2",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(thaw_filters); i++) {
+        struct uptrace_session session = { 0 };
+
+        index = upcall_trace_index_create();
+        check_filter_parse("udp", NULL, NULL, &match);
+        upcall_trace_index_add(index, &bridge, &match, &session);
+        check_filter_parse(thaw_filters[i], NULL, NULL, &match);
+        upcall_trace_index_add(index, &bridge, &match, &session);
+        b = upcall_trace_index_find(index, &bridge);
+        if (!upcall_trace_bridge_needs_thaw_fields(b)) {
+            fprintf(stderr, "%s: no thaw fields\n", thaw_filters[i]);
+            n_failures++;
+        }
+        upcall_trace_index_destroy(index);
+    }
+}
+
 static const struct uuid bridge_a = { .parts = { 0xa } };
 static const struct uuid bridge_b = { .parts = { 0xb } };
 static const struct uuid bridge_c = { .parts = { 0xc } };
@@ -138,6 +327,9 @@ main(void)
     const struct upcall_trace_bridge *a, *b;
     struct ofputil_port_map *ports;
     struct match match;
+
+    test_filter_syntax();
+    test_many_sessions();
 
     memset(sessions, 0, sizeof sessions);
     index = upcall_trace_index_create();
@@ -152,9 +344,9 @@ main(void)
     parse_match("udp,nw_src=10.0.0.1", &match);
     CHECK(!upcall_trace_index_add(index, &bridge_a, &match, &sessions[1]));
 
-    /* Bridge B: more sessions than are compared one by one, so that the
-     * classifier decides first.  Sessions 2 and 3 share a filter, and
-     * session 2 is added twice: all are found. */
+    /* Bridge B: several filter shapes.  Sessions 2 and 3 share a filter,
+     * and session 2 is added twice: all are found, in the order they were
+     * added. */
     parse_match("tcp,tp_dst=80", &match);
     CHECK(upcall_trace_index_add(index, &bridge_b, &match, &sessions[2]));
     parse_match("tcp,tp_dst=80", &match);
@@ -190,15 +382,15 @@ main(void)
     check_match(a, udp1, 8, true, sessions, (int []) { 0, 1, -1 });
     check_match(a, udp9, 8, true, sessions, (int []) { 0, -1 });
     check_match(a, tcp80, 8, true, sessions, (int []) { -1 });
-    /* With fewer stub slots than sessions on the bridge, the array is
-     * allocated, even if fewer match. */
-    check_match(a, udp9, 1, false, sessions, (int []) { 0, -1 });
+    /* The stub is used whenever the matches fit in it. */
+    check_match(a, udp9, 1, true, sessions, (int []) { 0, -1 });
+    check_match(a, udp1, 1, false, sessions, (int []) { 0, 1, -1 });
 
     check_match(b, tcp80, 8, true, sessions, (int []) { 2, 3, 2, -1 });
     check_match(b, udp1, 8, true, sessions, (int []) { 5, -1 });
     check_match(b, tcp443, 8, true, sessions, (int []) { -1 });
     check_match(b, tcp80, 2, false, sessions, (int []) { 2, 3, 2, -1 });
-    /* No match in the classifier: no allocation either. */
+    /* No match: no allocation either. */
     check_match(b, tcp443, 2, true, sessions, (int []) { -1 });
 
     const char *name = upcall_trace_bridge_port_name(a, u16_to_ofp(1));
@@ -211,9 +403,6 @@ main(void)
         CHECK(sessions[i].refs == 0);
     }
     upcall_trace_index_destroy(NULL);
-
-    /* Runs what the classifier postponed, for the leak checker. */
-    ovsrcu_exit();
 
     if (n_failures) {
         fprintf(stderr, "%d checks failed\n", n_failures);

@@ -1,0 +1,153 @@
+/*
+ * Copyright (c) 2026 The ovs-upcall-trace authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef OFPROTO_UPCALL_TRACE_FLOWS_HH
+#define OFPROTO_UPCALL_TRACE_FLOWS_HH 1
+
+/* The datapath flows that traced rounds installed, followed for as long as
+ * they live.
+ *
+ * A round that installed a datapath flow knows its UFID.  The revalidators
+ * report, by UFID, what happens to the flows afterwards: the packets and
+ * bytes each carried, each revalidation that modified it, its deletion and
+ * why.  FlowLog keeps that for the flows of stored rounds, so that
+ * upcall/trace/get shows a flow's life beside the translation that created
+ * it, and so that a UFID leads back to its trace, even after the flow left
+ * the datapath.
+ *
+ * The revalidators report on every flow they look at while FlowLog follows
+ * any: following() is the one relaxed load they pay to know. */
+
+#include <array>
+#include <cstring>
+#include <atomic>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "openvswitch/thread.h"
+#include "upcall-trace.h"
+#include "upcall-trace-engine-util.hh"
+
+namespace uptrace {
+
+using Ufid = std::array<uint8_t, 16>;
+
+struct UfidHash {
+    size_t operator()(const Ufid &ufid) const noexcept
+    {
+        uint64_t a, b;
+        memcpy(&a, ufid.data(), 8);
+        memcpy(&b, ufid.data() + 8, 8);
+        return a ^ (b * 0x9e3779b97f4a7c15ULL);
+    }
+};
+
+/* Something that happened to a followed flow. */
+struct FlowEvent {
+    int64_t wall_ms = 0;
+    enum uptrace_flow_change change = UPTRACE_FLOW_MODIFIED;
+    std::string detail;         /* New actions, or why it was deleted. */
+};
+
+/* One life of a datapath flow: from the round that installed it until it
+ * left the datapath.  The same flow (the same key, so the same UFID) may be
+ * installed again later, by another trace: that is another life. */
+struct FlowLife {
+    std::vector<uint64_t> trace_ids;    /* Traces whose round installed it. */
+    int64_t installed_ms = 0;           /* Wall clock. */
+    uint64_t n_packets = 0;             /* Since installed. */
+    uint64_t n_bytes = 0;
+    bool gone = false;                  /* Deleted from the datapath. */
+    std::vector<FlowEvent> events;      /* Oldest first, at most kMaxEvents. */
+    uint64_t n_events_dropped = 0;      /* Events beyond kMaxEvents. */
+
+    uint64_t stored_size() const;
+};
+
+class FlowLog {
+public:
+    /* Lives kept at once; the oldest are forgotten first. */
+    static constexpr size_t kMaxLives = 65536;
+    /* Events kept per life; later ones are only counted. */
+    static constexpr size_t kMaxEvents = 16;
+
+    FlowLog() { ovs_mutex_init(&mutex_); }
+    ~FlowLog() { ovs_mutex_destroy(&mutex_); }
+    FlowLog(const FlowLog &) = delete;
+    FlowLog &operator=(const FlowLog &) = delete;
+
+    /* True while some flow is followed.  Lock-free. */
+    bool following() const
+    {
+        return n_lives_.load(std::memory_order_relaxed) != 0;
+    }
+
+    /* A round of each of 'trace_ids' (one per session it was stored in)
+     * installed the flow 'ufid' at 'wall_ms'. */
+    void installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
+                   int64_t wall_ms) OVS_EXCLUDED(mutex_);
+
+    /* A revalidator reports on flow 'ufid': its counters since it was
+     * installed and, unless 'change' is UPTRACE_FLOW_STATS, a change.
+     * Returns false if the flow is not followed. */
+    bool changed(const Ufid &ufid, enum uptrace_flow_change change,
+                 const std::string &detail, uint64_t n_packets,
+                 uint64_t n_bytes, int64_t wall_ms) OVS_EXCLUDED(mutex_);
+
+    /* A copy of the life of 'ufid' that trace 'trace_id' installed. */
+    bool find(const Ufid &ufid, uint64_t trace_id, FlowLife *life) const
+        OVS_EXCLUDED(mutex_);
+
+    /* The traces that installed 'ufid', newest life first. */
+    std::vector<uint64_t> traces_of(const Ufid &ufid) const
+        OVS_EXCLUDED(mutex_);
+
+    uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+    size_t n_lives() const { return n_lives_.load(std::memory_order_relaxed); }
+
+private:
+    void forget_oldest() OVS_REQUIRES(mutex_);
+    void account() OVS_REQUIRES(mutex_);
+
+    mutable struct ovs_mutex mutex_;
+    /* The lives of each flow, oldest first; only the last one may be live. */
+    std::unordered_map<Ufid, std::vector<FlowLife>, UfidHash> flows_
+        OVS_GUARDED_BY(mutex_);
+    std::deque<Ufid> order_ OVS_GUARDED_BY(mutex_);  /* One per life. */
+    uint64_t size_ OVS_GUARDED_BY(mutex_) = 0;
+    std::atomic<size_t> n_lives_{0};
+    std::atomic<uint64_t> bytes_{0};
+};
+
+/* A round, for render_flow_lives(): its number in its trace and the UFID
+ * of the flow it installed. */
+struct InstalledRound {
+    uint32_t number;
+    Ufid ufid;
+};
+
+/* upcall/trace/get's part: the lives of the flows that trace 'trace_id'
+ * installed in 'rounds', in 'format': text lines, or a JSON array.  Empty
+ * text if no flow is followed. */
+std::string render_flow_lives(const FlowLog &, uint64_t trace_id,
+                              const std::vector<InstalledRound> &rounds,
+                              enum uptrace_format);
+
+} /* namespace uptrace */
+
+#endif /* ofproto/upcall-trace-flows.hh */

@@ -1,0 +1,409 @@
+/*
+ * Copyright (c) 2026 The ovs-upcall-trace authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+
+#include "upcall-trace.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "upcall-trace-engine.hh"
+#include "upcall-trace-engine-util.hh"
+#include "upcall-trace-expectations.hh"
+#include "upcall-trace-registry.hh"
+#include "upcall-trace-session.hh"
+
+/* Capturing rounds: struct uptrace_capture is one round being filled by a
+ * capture thread (an upcall handler or a PMD thread), plus the (session,
+ * trace id) pairs it will be stored in.  A round is begun for the sessions
+ * an upcall matched, or continued from a recirculation expectation, and
+ * committed, immutable from then on, into every trace it belongs to. */
+
+using namespace uptrace;
+
+/* One round being captured. */
+struct uptrace_capture {
+    struct Target {
+        SessionPtr session;
+        uint64_t trace_id;
+        bool started;               /* Begun by this round, not continued. */
+    };
+
+    std::shared_ptr<uptrace_engine> engine;
+    std::vector<Target> targets;
+    Round round;
+};
+
+namespace uptrace {
+namespace {
+
+void
+fill_round_info(Round *round, const struct uptrace_round_info *info)
+{
+    if (!info) {
+        return;
+    }
+    round->upcall_type = nonnull(info->upcall_type);
+    round->recirc_id = info->recirc_id;
+    round->in_port = info->in_port;
+    round->in_port_name = nonnull(info->in_port_name);
+    round->datapath = nonnull(info->datapath);
+    round->pmd_id = info->pmd_id;
+    round->bridge = nonnull(info->bridge);
+}
+
+std::unique_ptr<uptrace_capture>
+new_capture(uptrace_engine *engine, const struct uptrace_round_info *info,
+            int64_t now_ms)
+{
+    auto capture = std::make_unique<uptrace_capture>();
+    capture->engine = engine->shared_from_this();
+    capture->round.seq = engine->shared()->next_round_seq.fetch_add(
+        1, std::memory_order_relaxed);
+    capture->round.monotonic_ms = now_ms;
+    capture->round.wall_ms = engine->clock().wall_ms();
+    fill_round_info(&capture->round, info);
+    return capture;
+}
+
+std::unique_ptr<uptrace_capture>
+capture_begin(uptrace_engine *engine, uptrace_session *const sessions[],
+              size_t n, const struct uptrace_round_info *info, bool partial)
+{
+    int64_t now = engine->clock().monotonic_ms();
+    int64_t wall = engine->clock().wall_ms();
+
+    std::vector<uptrace_capture::Target> targets;
+    std::string bridge;
+    for (size_t i = 0; i < n; i++) {
+        if (!sessions[i]) {
+            continue;
+        }
+        std::string session_bridge;
+        std::optional<uint64_t> id = sessions[i]->admit_new_trace(
+            partial, now, wall, &session_bridge);
+        if (id) {
+            targets.push_back({sessions[i]->shared_from_this(), *id, true});
+            if (bridge.empty()) {
+                bridge = std::move(session_bridge);
+            }
+        }
+    }
+    if (targets.empty()) {
+        return nullptr;
+    }
+
+    auto capture = new_capture(engine, info, now);
+    capture->targets = std::move(targets);
+    if (capture->round.bridge.empty()) {
+        capture->round.bridge = std::move(bridge);
+    }
+    return capture;
+}
+
+/* Starts a trace, at the round of 'capture', in each of 'sessions' that
+ * admits it and is not already one of the capture's targets. */
+void
+capture_add_sessions(uptrace_capture *capture,
+                     uptrace_session *const sessions[], size_t n,
+                     bool partial)
+{
+    for (size_t i = 0; i < n; i++) {
+        uptrace_session *session = sessions[i];
+        bool known = !session;
+
+        for (const auto &target : capture->targets) {
+            known = known || target.session.get() == session;
+        }
+        if (known) {
+            continue;
+        }
+
+        std::string bridge;
+        std::optional<uint64_t> id = session->admit_new_trace(
+            partial, capture->round.monotonic_ms, capture->round.wall_ms,
+            &bridge);
+        if (id) {
+            capture->targets.push_back({session->shared_from_this(), *id,
+                                        true});
+        }
+    }
+}
+
+std::unique_ptr<uptrace_capture>
+capture_continue(uptrace_engine *engine, uint32_t recirc_id,
+                 const struct uptrace_fingerprint &fp,
+                 const struct uptrace_round_info *info)
+{
+    int64_t now = engine->clock().monotonic_ms();
+    std::vector<TraceRef> refs;
+    if (!engine->expectations().claim(recirc_id, fp, now, &refs)) {
+        return nullptr;
+    }
+
+    std::vector<uptrace_capture::Target> targets;
+    std::string bridge;
+    for (const TraceRef &ref : refs) {
+        SessionPtr session = ref.session.lock();
+        std::string session_bridge;
+        if (session
+            && session->may_continue(ref.trace_id, now, &session_bridge)) {
+            targets.push_back({std::move(session), ref.trace_id, false});
+            if (bridge.empty()) {
+                bridge = std::move(session_bridge);
+            }
+        }
+    }
+    if (targets.empty()) {
+        return nullptr;
+    }
+
+    auto capture = new_capture(engine, info, now);
+    capture->targets = std::move(targets);
+    if (capture->round.bridge.empty()) {
+        capture->round.bridge = std::move(bridge);
+    }
+    return capture;
+}
+
+void
+capture_commit(std::unique_ptr<uptrace_capture> capture)
+{
+    Round &filled = capture->round;
+    if (filled.nodes.capacity() > filled.nodes.size() + 8) {
+        filled.nodes.shrink_to_fit();
+    }
+    if (filled.node_text.capacity() > filled.node_text.size() + 256) {
+        filled.node_text.shrink_to_fit();
+    }
+    RoundPtr round = make_stored_round(std::move(filled),
+                                       capture->engine->shared());
+    for (const auto &target : capture->targets) {
+        target.session->store_round(target.trace_id, round);
+    }
+    if (round->has_ufid && round->installed) {
+        std::vector<uint64_t> trace_ids;
+        for (const auto &target : capture->targets) {
+            trace_ids.push_back(target.trace_id);
+        }
+        capture->engine->flows().installed(round->ufid, trace_ids,
+                                           round->wall_ms);
+    }
+}
+
+void
+capture_abort(std::unique_ptr<uptrace_capture> capture)
+{
+    for (const auto &target : capture->targets) {
+        if (target.started) {
+            target.session->forget_empty_trace(target.trace_id);
+        }
+    }
+}
+
+} /* anonymous namespace */
+} /* namespace uptrace */
+
+/* The C interface. */
+
+extern "C" {
+
+struct uptrace_capture *
+uptrace_capture_begin(struct uptrace_engine *engine,
+                      struct uptrace_session *const sessions[], size_t n,
+                      const struct uptrace_round_info *info, bool partial)
+{
+    return call_from_c<uptrace_capture *>(nullptr, [&] {
+        return capture_begin(engine, sessions, n, info, partial).release();
+    });
+}
+
+size_t
+uptrace_sessions_drop_closed(struct uptrace_engine *engine,
+                             struct uptrace_session *sessions[], size_t n)
+{
+    const EngineShared &shared = *engine->shared();
+    int64_t now_ms = -1;
+    size_t n_open = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (sessions[i] && !sessions[i]->is_closed(shared, &now_ms)) {
+            sessions[n_open++] = sessions[i];
+        }
+    }
+    return n_open;
+}
+
+void
+uptrace_capture_add_sessions(struct uptrace_capture *capture,
+                             struct uptrace_session *const sessions[],
+                             size_t n, bool partial)
+{
+    call_from_c_void([&] {
+        capture_add_sessions(capture, sessions, n, partial);
+    });
+}
+
+bool
+uptrace_engine_expects(const struct uptrace_engine *engine,
+                       uint32_t recirc_id)
+{
+    return engine->expectations().expects(recirc_id);
+}
+
+struct uptrace_capture *
+uptrace_capture_continue(struct uptrace_engine *engine, uint32_t recirc_id,
+                         const struct uptrace_fingerprint *fp,
+                         const struct uptrace_round_info *info)
+{
+    return call_from_c<uptrace_capture *>(nullptr, [&] {
+        return capture_continue(engine, recirc_id, *fp, info).release();
+    });
+}
+
+void
+uptrace_capture_set_blob(struct uptrace_capture *capture,
+                         enum uptrace_blob which, const void *data,
+                         size_t size)
+{
+    if (static_cast<int>(which) < 0 || which >= UPTRACE_N_BLOBS) {
+        return;
+    }
+    call_from_c_void([&] {
+        capture->round.blobs[which].assign(static_cast<const char *>(data),
+                                           data ? size : 0);
+    });
+}
+
+void
+uptrace_capture_set_translation(struct uptrace_capture *capture,
+                                const char *text)
+{
+    call_from_c_void([&] { capture->round.translation = nonnull(text); });
+}
+
+void
+uptrace_capture_set_path(struct uptrace_capture *capture, const char *path)
+{
+    call_from_c_void([&] { capture->round.path = nonnull(path); });
+}
+
+void
+uptrace_capture_add_node(struct uptrace_capture *capture,
+                         enum uptrace_node_type type, unsigned int depth,
+                         const char *text, size_t size)
+{
+    call_from_c_void([&] {
+        Round &round = capture->round;
+        if (round.nodes.empty()) {
+            /* Enough for most translations: no reallocation as they
+             * grow.  The surplus is given back at commit. */
+            round.nodes.reserve(32);
+            round.node_text.reserve(2048);
+        }
+        TranslationNode node;
+        node.type = static_cast<uint8_t>(type);
+        node.depth = static_cast<uint16_t>(std::min(depth, 0xffffu));
+        node.text_size = static_cast<uint32_t>(
+            std::min<size_t>(size, UINT32_MAX));
+        round.nodes.push_back(node);
+        round.node_text.append(text, node.text_size);
+    });
+}
+
+void
+uptrace_capture_set_xlate_error(struct uptrace_capture *capture,
+                                const char *error)
+{
+    call_from_c_void([&] {
+        capture->round.has_xlate_error = error != nullptr;
+        capture->round.xlate_error = nonnull(error);
+    });
+}
+
+void
+uptrace_capture_set_ufid(struct uptrace_capture *capture,
+                         const uint8_t ufid[16])
+{
+    capture->round.has_ufid = ufid != nullptr;
+    if (ufid) {
+        std::copy(ufid, ufid + 16, capture->round.ufid.begin());
+    }
+}
+
+void
+uptrace_capture_set_install(struct uptrace_capture *capture, bool installed,
+                            const char *reason)
+{
+    call_from_c_void([&] {
+        capture->round.has_install = true;
+        capture->round.installed = installed;
+        capture->round.install_reason = nonnull(reason);
+    });
+}
+
+void
+uptrace_capture_set_slow_path(struct uptrace_capture *capture,
+                              const char *explanation)
+{
+    call_from_c_void([&] {
+        capture->round.slow_path = nonnull(explanation);
+    });
+}
+
+void
+uptrace_capture_expect_recirc(struct uptrace_capture *capture,
+                              uint32_t recirc_id,
+                              const struct uptrace_fingerprint *fp)
+{
+    call_from_c_void([&] {
+        std::vector<TraceRef> refs;
+        refs.reserve(capture->targets.size());
+        for (const auto &target : capture->targets) {
+            refs.push_back({target.session, target.trace_id});
+        }
+        capture->engine->expectations().add(
+            recirc_id, *fp, std::move(refs),
+            capture->engine->clock().monotonic_ms());
+    });
+}
+
+void
+uptrace_capture_commit(struct uptrace_capture *capture)
+{
+    if (!capture) {
+        return;
+    }
+    std::unique_ptr<uptrace_capture> owned(capture);
+    call_from_c_void([&] { capture_commit(std::move(owned)); });
+}
+
+void
+uptrace_capture_abort(struct uptrace_capture *capture)
+{
+    if (!capture) {
+        return;
+    }
+    std::unique_ptr<uptrace_capture> owned(capture);
+    call_from_c_void([&] { capture_abort(std::move(owned)); });
+}
+
+} /* extern "C" */
