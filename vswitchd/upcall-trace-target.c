@@ -26,6 +26,8 @@
 #include "ofproto/ofproto-dpif.h"
 #include "ofproto/ofproto-dpif-trace.h"
 #include "ofproto/ofproto-provider.h"
+#include "ofproto/upcall-trace-index.h"
+#include "ofproto/upcall-trace-tunnel.h"
 #include "openvswitch/ofp-flow.h"
 #include "openvswitch/ofp-port.h"
 #include "ovsdb-idl.h"
@@ -303,8 +305,6 @@ ut_filter_parse(struct ut_target_ctx *ctx, const char *bridge,
 {
     const struct ofproto_dpif *ofproto = ofproto_dpif_lookup_by_name(bridge);
     const struct tun_table *tun_tab;
-    struct flow_wildcards wc;
-    struct flow flow;
     char *error;
 
     *uses_names = false;
@@ -316,12 +316,17 @@ ut_filter_parse(struct ut_target_ctx *ctx, const char *bridge,
     /* Without port names first: most filters do not use them, and their
      * result then does not depend on the bridge's ports. */
     tun_tab = ofproto ? ofproto_get_tun_tab(&ofproto->up) : NULL;
-    error = parse_ofp_exact_flow(&flow, &wc, tun_tab, filter, NULL);
+    error = upcall_trace_filter_parse(filter, NULL, tun_tab, match);
     if (error && ofproto) {
         free(error);
         *uses_names = true;
-        error = parse_ofp_exact_flow(&flow, &wc, tun_tab, filter,
-                                     bridge_port_map(ctx, ofproto));
+        error = upcall_trace_filter_parse(filter,
+                                          bridge_port_map(ctx, ofproto),
+                                          tun_tab, match);
+    }
+    if (!error) {
+        error = upcall_trace_filter_tun_metadata(filter, &match->flow,
+                                                 &match->wc);
     }
     if (error) {
         char *qf = ut_quote(filter);
@@ -333,7 +338,6 @@ ut_filter_parse(struct ut_target_ctx *ctx, const char *bridge,
         free(error);
         return msg;
     }
-    match_init(match, &flow, &wc);
     return NULL;
 }
 
