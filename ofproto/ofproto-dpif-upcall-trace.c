@@ -38,6 +38,7 @@
 #include "openvswitch/vlog.h"
 #include "ovs-rcu.h"
 #include "packets.h"
+#include "random.h"
 #include "simap.h"
 #include "sset.h"
 #include "timeval.h"
@@ -104,16 +105,39 @@ wall_ms(void *aux OVS_UNUSED)
     return time_wall_msec();
 }
 
+/* Trace ids are PREFIX << 32 | N: N counts the traces of this run of
+ * ovs-vswitchd, PREFIX is drawn at random (21 bits, nonzero) at each start,
+ * so that an id kept from an earlier run never names another trace, and is
+ * recognized as such (but for a chance of 1 in 2 million), and ids stay
+ * below 2**53, exact as JSON numbers everywhere.  The environment variable
+ * OVS_UPCALL_TRACE_ID_PREFIX sets it instead, for test suites that want
+ * predictable ids (0 gives 1, 2, 3...). */
+static uint64_t trace_id_prefix;
+
+static uint64_t
+draw_trace_id_prefix(void)
+{
+    const char *s = getenv("OVS_UPCALL_TRACE_ID_PREFIX");
+    unsigned int prefix;
+
+    if (s && str_to_uint(s, 10, &prefix) && prefix < (1u << 21)) {
+        return prefix;
+    }
+    return 1 + random_range((1u << 21) - 1);
+}
+
 void
 upcall_trace_init(void)
 {
     static struct ovsthread_once once = OVSTHREAD_ONCE_INITIALIZER;
 
     if (ovsthread_once_start(&once)) {
+        trace_id_prefix = draw_trace_id_prefix();
         struct uptrace_engine_options options = {
             .formatter = upcall_trace_format_tunnel_blob,
             .monotonic_ms = monotonic_ms,
             .wall_ms = wall_ms,
+            .first_trace_id = (trace_id_prefix << 32) | 1,
         };
         engine = uptrace_engine_create(&options);
         upcall_trace_unixctl_register();
@@ -708,14 +732,101 @@ unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
     reply(conn, error, out, msg);
 }
 
+/* Parses 's' as a trace id into '*idp'.  On failure, replies to 'conn' with
+ * an error and returns false. */
+static bool
+parse_trace_id(struct unixctl_conn *conn, const char *s, uint64_t *idp)
+{
+    if (uptrace_parse_trace_id(s, idp)) {
+        size_t n = strlen(s);
+        char *error = xasprintf("trace id must be 0x and hexadecimal digits "
+                                "or decimal digits, such as 0x1f, not "
+                                "\"%.*s%s\"", (int) MIN(n, 200), s,
+                                n > 200 ? "..." : "");
+        unixctl_command_reply_error(conn, error);
+        free(error);
+        return false;
+    }
+    return true;
+}
+
+/* Whether trace 'id' was given out by an earlier run of ovs-vswitchd. */
+static bool
+trace_id_is_earlier(uint64_t id)
+{
+    return (id >> 32) != trace_id_prefix;
+}
+
+/* "upcall/trace/list [SESSION] [--since ID]".  With --since, only the
+ * traces after ID, and for a reader that polls with it as a cursor: how
+ * many traces after ID were dropped before it read them ("missed"), the
+ * cursor of its next call ("last_id") and whether ID is from an earlier run
+ * of ovs-vswitchd ("restarted"; every trace of this run is then listed). */
 static void
 unixctl_list(struct unixctl_conn *conn, int argc, const char *argv[],
              void *aux OVS_UNUSED)
 {
+    const char *session = NULL;
+    bool have_since = false, restarted = false;
+    uint64_t since = 0, missed, next;
     char *out = NULL, *msg = NULL;
-    int error = uptrace_engine_list(engine, argc > 1 ? argv[1] : NULL,
-                                    reply_format(conn), &out, &msg);
+    int error;
 
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--since") && i + 1 < argc) {
+            /* 0: from the first trace. */
+            if (strcmp(argv[++i], "0")
+                && !parse_trace_id(conn, argv[i], &since)) {
+                return;
+            }
+            have_since = true;
+        } else if (!session && strcmp(argv[i], "--since")) {
+            session = argv[i];
+        } else {
+            unixctl_command_reply_error(conn, "usage: upcall/trace/list "
+                                        "[SESSION] [--since ID]");
+            return;
+        }
+    }
+    if (have_since && since && trace_id_is_earlier(since)) {
+        restarted = true;
+        since = trace_id_prefix << 32;
+    }
+
+    enum uptrace_format format = reply_format(conn);
+    error = uptrace_engine_list_since(engine, session, since, format,
+                                      &missed, &next, &out, &msg);
+    if (!error && format == UPTRACE_FORMAT_JSON) {
+        /* Add the cursor to the object: {"traces": [...], ...}. */
+        char *end = out ? strrchr(out, '}') : NULL;
+        if (end) {
+            struct ds ds = DS_EMPTY_INITIALIZER;
+
+            ds_put_buffer(&ds, out, end - out);
+            ds_put_format(&ds, ",\"last_id\":%"PRIu64, next);
+            if (have_since) {
+                ds_put_format(&ds, ",\"missed\":%"PRIu64",\"restarted\":%s",
+                              missed, restarted ? "true" : "false");
+            }
+            ds_put_cstr(&ds, end);
+            free(out);
+            out = ds_steal_cstr(&ds);
+        }
+    } else if (!error && have_since && (missed || restarted)) {
+        struct ds ds = DS_EMPTY_INITIALIZER;
+
+        if (restarted) {
+            ds_put_cstr(&ds, "ovs-vswitchd restarted since that trace id: "
+                        "its earlier traces are gone.\n");
+        }
+        ds_put_cstr(&ds, out ? out : "");
+        if (missed) {
+            ds_put_format(&ds, "missed %"PRIu64" trace%s\n", missed,
+                          missed == 1 ? "" : "s");
+        }
+        free(out);
+        out = ds_steal_cstr(&ds);
+    }
     reply(conn, error, out, msg);
 }
 
@@ -744,13 +855,15 @@ unixctl_get(struct unixctl_conn *conn, int argc OVS_UNUSED,
             return;
         }
     } else {
-        char *tail;
-
-        errno = 0;
-        id = strtoull(argv[1], &tail, 0);
-        if (errno || *tail || !id || argv[1][0] == '-') {
-            unixctl_command_reply_error(conn, "trace id must be a positive "
-                                        "number such as 0x1f");
+        if (!parse_trace_id(conn, argv[1], &id)) {
+            return;
+        }
+        if (trace_id_is_earlier(id)) {
+            char *why = xasprintf("trace 0x%"PRIx64" is from an earlier run "
+                                  "of ovs-vswitchd: traces do not survive "
+                                  "a restart", id);
+            unixctl_command_reply_error(conn, why);
+            free(why);
             return;
         }
     }
@@ -784,7 +897,8 @@ upcall_trace_unixctl_register(void)
 {
     unixctl_command_register("upcall/trace/show", "", 0, 0,
                              unixctl_show, NULL);
-    unixctl_command_register("upcall/trace/list", "[SESSION]", 0, 1,
+    unixctl_command_register("upcall/trace/list", "[SESSION] [--since ID]",
+                             0, 3,
                              unixctl_list, NULL);
     unixctl_command_register("upcall/trace/get", "TRACE_ID|ufid:UFID", 1, 1,
                              unixctl_get, NULL);

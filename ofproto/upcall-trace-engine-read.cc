@@ -18,7 +18,10 @@
 
 #include "upcall-trace.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
+#include <string.h>
 
 #include <algorithm>
 #include <string>
@@ -133,6 +136,75 @@ uptrace_engine_list(struct uptrace_engine *engine, const char *session,
                 : reply(render_list(traces, engine->formatter(), format),
                         outp));
     });
+}
+
+int
+uptrace_engine_list_since(struct uptrace_engine *engine, const char *session,
+                          uint64_t since, enum uptrace_format format,
+                          uint64_t *missedp, uint64_t *nextp, char **outp,
+                          char **errp)
+{
+    *outp = NULL;
+    *missedp = *nextp = 0;
+    return call_from_c_errno(errp, [&] {
+        std::vector<SessionPtr> sessions;
+        int error = engine->select_sessions(session, &sessions, errp);
+        if (error) {
+            return error;
+        }
+        int64_t now = engine->clock().monotonic_ms();
+        std::vector<TraceView> traces;
+        uint64_t missed = 0, newest = 0, floor = UINT64_MAX;
+        for (const SessionPtr &s : sessions) {
+            s->collect_traces_since(since, now, &traces, &missed, &newest,
+                                    &floor);
+        }
+        std::sort(traces.begin(), traces.end(),
+                  [](const TraceView &a, const TraceView &b) {
+                      return a.id < b.id;
+                  });
+        *missedp = missed;
+        *nextp = std::max(since, std::min(newest, floor - 1));
+        return reply(render_list(traces, engine->formatter(), format), outp);
+    });
+}
+
+int
+uptrace_parse_trace_id(const char *s, uint64_t *idp)
+{
+    *idp = 0;
+    if (!s || !s[0]) {
+        return EINVAL;
+    }
+    bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    const char *p = hex ? s + 2 : s;
+    size_t n = strlen(p);
+    if (!n || n > (hex ? 16 : 20)) {
+        return EINVAL;
+    }
+    uint64_t id = 0;
+    for (; *p; p++) {
+        int digit;
+        if (*p >= '0' && *p <= '9') {
+            digit = *p - '0';
+        } else if (hex && *p >= 'a' && *p <= 'f') {
+            digit = *p - 'a' + 10;
+        } else if (hex && *p >= 'A' && *p <= 'F') {
+            digit = *p - 'A' + 10;
+        } else {
+            return EINVAL;
+        }
+        uint64_t base = hex ? 16 : 10;
+        if (id > (UINT64_MAX - digit) / base) {
+            return EINVAL;
+        }
+        id = id * base + digit;
+    }
+    if (!id) {
+        return EINVAL;
+    }
+    *idp = id;
+    return 0;
 }
 
 int

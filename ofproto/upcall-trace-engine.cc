@@ -73,6 +73,9 @@ struct uptrace_engine *
 uptrace_engine_create(const struct uptrace_engine_options *options)
 {
     return call_from_c<uptrace_engine *>(nullptr, [&] {
+        if (options && options->first_trace_id) {
+            raise_next_trace_id(options->first_trace_id);
+        }
         auto engine = std::make_shared<uptrace_engine>(options);
         engine->adopt_creator_reference();
         return engine.get();

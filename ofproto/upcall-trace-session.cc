@@ -127,6 +127,17 @@ truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size,
 
 } /* anonymous namespace */
 
+void
+raise_next_trace_id(uint64_t id)
+{
+    uint64_t next = next_trace_id.load(std::memory_order_relaxed);
+    while (next < id
+           && !next_trace_id.compare_exchange_weak(
+               next, id, std::memory_order_relaxed)) {
+        continue;
+    }
+}
+
 uint64_t
 Round::stored_size() const
 {
@@ -501,6 +512,39 @@ uptrace_session::collect_traces(int64_t now_ms, std::vector<TraceView> *views)
     }
 }
 
+void
+uptrace_session::collect_traces_since(uint64_t since, int64_t now_ms,
+                                      std::vector<TraceView> *views,
+                                      uint64_t *missed, uint64_t *newest,
+                                      uint64_t *floor)
+{
+    std::vector<std::pair<uint64_t, std::shared_ptr<const Trace>>> snapshot;
+    std::string name, bridge;
+    {
+        MutexGuard guard(&mutex_);
+        expire_traces_locked(now_ms);
+        for (auto it = traces_.upper_bound(since); it != traces_.end();
+             ++it) {
+            if (!it->second->rounds.empty()) {
+                snapshot.emplace_back(it->first, it->second);
+            } else {
+                *floor = std::min(*floor, it->first);
+            }
+        }
+        for (uint64_t id : dropped_ids_) {
+            *missed += id > since;
+        }
+        *newest = std::max(*newest, last_trace_id_);
+        name = config_.name;
+        bridge = config_.bridge;
+    }
+
+    views->reserve(views->size() + snapshot.size());
+    for (const auto &[id, trace] : snapshot) {
+        views->push_back(make_view(id, *trace, name, bridge));
+    }
+}
+
 bool
 uptrace_session::find_trace(uint64_t id, int64_t now_ms, TraceView *view)
 {
@@ -640,6 +684,7 @@ uptrace_session::expire_traces_locked(int64_t now_ms)
         auto next = std::next(it);
         if (now_ms - it->second->last_monotonic_ms
             > config_.retention_ms) {
+            note_dropped_locked(it->first);
             erase_trace_locked(it);
             n_expired_++;
             expired = true;

@@ -31,6 +31,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -206,6 +207,15 @@ public:
     void collect_traces(int64_t now_ms, std::vector<uptrace::TraceView> *views)
         OVS_EXCLUDED(mutex_);
 
+    /* For uptrace_engine_list_since(): appends a view of every stored trace
+     * above 'since' with at least one round, adds to '*missed' the traces
+     * above 'since' that were dropped, and lowers '*next' to the newest
+     * trace id or below the oldest trace still without a round. */
+    void collect_traces_since(uint64_t since, int64_t now_ms,
+                              std::vector<uptrace::TraceView> *views,
+                              uint64_t *missed, uint64_t *newest,
+                              uint64_t *floor) OVS_EXCLUDED(mutex_);
+
     bool find_trace(uint64_t id, int64_t now_ms, uptrace::TraceView *view)
         OVS_EXCLUDED(mutex_);
 
@@ -255,8 +265,20 @@ private:
     void evict_oldest_locked() OVS_REQUIRES(mutex_)
     {
         /* Ids increase, so the first trace is the oldest. */
+        note_dropped_locked(traces_.begin()->first);
         erase_trace_locked(traces_.begin());
         n_evicted_++;
+    }
+
+    /* Remembers that trace 'id' was dropped, for the 'missed' count of
+     * uptrace_engine_list_since(): the last kMaxDroppedIds only. */
+    static constexpr size_t kMaxDroppedIds = 4096;
+    void note_dropped_locked(uint64_t id) OVS_REQUIRES(mutex_)
+    {
+        if (dropped_ids_.size() >= kMaxDroppedIds) {
+            dropped_ids_.pop_front();
+        }
+        dropped_ids_.push_back(id);
     }
 
     void expire_traces_locked(int64_t now_ms) OVS_REQUIRES(mutex_);
@@ -264,6 +286,7 @@ private:
     void drop_all_traces_locked() OVS_REQUIRES(mutex_)
     {
         while (!traces_.empty()) {
+            note_dropped_locked(traces_.begin()->first);
             erase_trace_locked(traces_.begin());
         }
     }
@@ -328,6 +351,11 @@ private:
     uint64_t last_trace_id_ OVS_GUARDED_BY(mutex_) = 0;
     int64_t last_trace_time_ OVS_GUARDED_BY(mutex_) = 0;
 
+    /* Ids of the last traces dropped, oldest first (increasing, since the
+     * oldest traces go first, except for retention, which may drop a newer
+     * trace before an older one: only counted, never relied on in order). */
+    std::deque<uint64_t> dropped_ids_ OVS_GUARDED_BY(mutex_);
+
     /* Bumped by every change of the status, so that uptrace_engine_run()
      * can tell whether anything changed since it last looked. */
     uint64_t generation_ OVS_GUARDED_BY(mutex_) = 0;
@@ -340,6 +368,9 @@ private:
 namespace uptrace {
 
 using SessionPtr = std::shared_ptr<uptrace_session>;
+
+/* Makes the next trace id of the process at least 'id'. */
+void raise_next_trace_id(uint64_t id);
 
 } /* namespace uptrace */
 

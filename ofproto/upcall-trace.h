@@ -98,6 +98,12 @@ struct uptrace_engine_options {
     /* Most expectations kept at once; the oldest go first.  0 means the
      * default (4096). */
     uint32_t max_expectations;
+
+    /* The smallest trace id to give out, 0 for 1.  ovs-vswitchd draws a
+     * prefix at each start and puts it in the high bits, so that an id from
+     * an earlier run never names another trace.  Trace ids are unique in the
+     * process: this only raises the next one. */
+    uint64_t first_trace_id;
 };
 
 /* Creates an engine.  'options' may be NULL for the defaults.  Never fails
@@ -391,6 +397,23 @@ int uptrace_engine_show(struct uptrace_engine *, enum uptrace_format,
 /* One line (or object) per stored trace, of 'session' or of all if NULL. */
 int uptrace_engine_list(struct uptrace_engine *, const char *session,
                         enum uptrace_format, char **outp, char **errp);
+
+/* Like uptrace_engine_list(), with only the traces whose id is above
+ * 'since' (0 for all), for a reader that polls with a cursor.  Also stores
+ * in '*missedp' how many traces above 'since' the selected sessions dropped
+ * (evicted, expired or cleared) before this call, a lower bound if one of
+ * them dropped more than 4096 traces since, and in '*nextp' the cursor to
+ * pass next time: the newest trace id of the selected sessions, but below
+ * any trace whose first round is still being captured. */
+int uptrace_engine_list_since(struct uptrace_engine *, const char *session,
+                              uint64_t since, enum uptrace_format,
+                              uint64_t *missedp, uint64_t *nextp,
+                              char **outp, char **errp);
+
+/* Parses 's' as a trace id, strictly: "0x" (or "0X") and 1 to 16
+ * hexadecimal digits, or 1 to 20 decimal digits, nonzero, within 64 bits,
+ * nothing else (no sign, space or octal).  Returns 0 or EINVAL. */
+int uptrace_parse_trace_id(const char *s, uint64_t *idp);
 
 /* Every round of trace 'id'. */
 int uptrace_engine_get(struct uptrace_engine *, uint64_t id,

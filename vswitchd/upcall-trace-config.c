@@ -45,15 +45,6 @@ VLOG_DEFINE_THIS_MODULE(upcall_trace_config);
  * unless the configuration changed. */
 #define STATUS_INTERVAL_MS 1000
 
-/* Bounds of the Upcall_Trace columns and options, as documented in
- * vswitch.xml.  The database enforces those of the columns too, but a
- * database that does not is no reason to misbehave. */
-#define RETENTION_MAX_S 31536000            /* One year. */
-#define DURATION_MAX_S 31536000             /* One year. */
-#define MAX_RATE_MAX UINT32_MAX
-#define MAX_TRACE_SIZE_MIN 1024
-#define MAX_TRACE_SIZE_MAX (1024 * 1024 * 1024)
-
 /* One row of the Upcall_Trace table, as last reconciled.
  *
  * A reconfiguration only works on what changed: a row whose configuration
@@ -224,185 +215,6 @@ ut_row_log(struct ut_row *row, const char *who)
         free(row->logged);
         row->logged = xstrdup(msg);
     }
-}
-
-/* Parses 'value', the value of options:'key', as an integer between 'min'
- * and 'max', into '*valuep'.  Returns NULL or an error message. */
-static char *
-parse_option_uint(const char *key, const char *value,
-                  unsigned long long int min, unsigned long long int max,
-                  unsigned long long int *valuep)
-{
-    char *q = ut_quote(value);
-    char *error = NULL;
-
-    if (!value[0] || value[strspn(value, "0123456789")]) {
-        error = xasprintf("options:%s \"%s\" is not a positive integer",
-                          key, q);
-    } else if (!str_to_ullong(value, 10, valuep)
-               || *valuep < min || *valuep > max) {
-        error = xasprintf("options:%s \"%s\" is out of range (%llu to %llu)",
-                          key, q, min, max);
-    }
-    free(q);
-    return error;
-}
-
-/* Parses the "options" column of 'cfg' into 'config' and '*duration_s'.
- * Returns NULL or an error message about the first wrong known option, in
- * alphabetical order.  Unknown keys are ignored: '*warningp' names them. */
-static char *
-parse_options(const struct ovsrec_upcall_trace *cfg,
-              struct uptrace_session_config *config, int64_t *duration_s,
-              char **warningp)
-{
-    const struct smap_node **nodes = smap_sort(&cfg->options);
-    size_t n = smap_count(&cfg->options);
-    struct ds unknown = DS_EMPTY_INITIALIZER;
-    size_t n_unknown = 0;
-    bool truncated = false;
-    char *error = NULL;
-
-    for (size_t i = 0; i < n && !error; i++) {
-        const char *key = nodes[i]->key;
-        const char *value = nodes[i]->value;
-        unsigned long long int x;
-
-        if (!strcmp(key, "mode")) {
-            if (!strcmp(value, "circular")) {
-                config->mode = UPTRACE_MODE_CIRCULAR;
-            } else if (!strcmp(value, "stop")) {
-                config->mode = UPTRACE_MODE_STOP;
-            } else {
-                char *q = ut_quote(value);
-                error = xasprintf("options:mode \"%s\" is not \"circular\" "
-                                  "or \"stop\"", q);
-                free(q);
-            }
-        } else if (!strcmp(key, "max-rate")) {
-            error = parse_option_uint(key, value, 1, MAX_RATE_MAX, &x);
-            config->max_rate = x;
-        } else if (!strcmp(key, "max-trace-size")) {
-            error = parse_option_uint(key, value, MAX_TRACE_SIZE_MIN,
-                                      MAX_TRACE_SIZE_MAX, &x);
-            config->max_trace_size = x;
-        } else if (!strcmp(key, "packet-bytes")) {
-            error = parse_option_uint(key, value, 0, UPTRACE_PACKET_BYTES_MAX,
-                                      &x);
-            config->packet_bytes = x;
-        } else if (!strcmp(key, "duration")) {
-            error = parse_option_uint(key, value, 1, DURATION_MAX_S, &x);
-            *duration_s = error ? 0 : x;
-        } else if (unknown.length < UT_QUOTE_MAX) {
-            char *q = ut_quote(key);
-            ds_put_format(&unknown, "%soptions:%s", n_unknown++ ? ", " : "",
-                          q);
-            free(q);
-        } else if (!truncated) {
-            ds_put_cstr(&unknown, ", ...");
-            truncated = true;
-        }
-    }
-    if (n_unknown) {
-        *warningp = xasprintf("%s ignored: not known to this ovs-vswitchd "
-                              "(known: duration, max-rate, max-trace-size, "
-                              "mode, packet-bytes)", ds_cstr(&unknown));
-    }
-    ds_destroy(&unknown);
-    free(nodes);
-    return error;
-}
-
-/* Parses 'cfg' into 'config', whose strings then point into 'cfg'.  Returns
- * NULL or an error message. */
-static char *
-parse_row(const struct ovsrec_upcall_trace *cfg,
-          struct uptrace_session_config *config, int64_t *duration_s,
-          char **warningp)
-{
-    if (!cfg->name[0]) {
-        return xstrdup("name must not be empty");
-    }
-    if (!cfg->bridge[0]) {
-        return xstrdup("bridge is required");
-    }
-    config->bridge = cfg->bridge;
-
-    if (cfg->port && !cfg->port[0]) {
-        return xstrdup("port must not be empty (clear the column to "
-                       "trace every port)");
-    }
-    if (cfg->iface_id && !cfg->iface_id[0]) {
-        return xstrdup("iface_id must not be empty (clear the column to "
-                       "trace every port)");
-    }
-    if (cfg->port && cfg->iface_id) {
-        return xstrdup("port and iface_id cannot both be set");
-    }
-    config->filter = cfg->filter;
-
-    if (cfg->n_max_traces) {
-        int64_t max_traces = cfg->max_traces[0];
-
-        if (max_traces < UPTRACE_MAX_TRACES_MIN
-            || max_traces > UPTRACE_MAX_TRACES_MAX) {
-            return xasprintf("max_traces %"PRId64" is out of range "
-                             "(%d to %d)", max_traces,
-                             UPTRACE_MAX_TRACES_MIN, UPTRACE_MAX_TRACES_MAX);
-        }
-        config->max_traces = max_traces;
-    }
-
-    if (cfg->n_retention) {
-        int64_t retention = cfg->retention[0];
-
-        if (retention < 1 || retention > RETENTION_MAX_S) {
-            return xasprintf("retention %"PRId64" is out of range "
-                             "(1 to %d)", retention, RETENTION_MAX_S);
-        }
-        config->retention_ms = retention * 1000;
-    }
-
-    config->enabled = cfg->n_enabled ? cfg->enabled[0] : true;
-
-    return parse_options(cfg, config, duration_s, warningp);
-}
-
-/* Appends 's' (may be NULL) to 'key', unambiguously. */
-static void
-key_put(struct ds *key, const char *s)
-{
-    if (s) {
-        ds_put_format(key, "%"PRIuSIZE":%s;", strlen(s), s);
-    } else {
-        ds_put_cstr(key, "-;");
-    }
-}
-
-/* Returns a string that changes whenever the configuration of 'cfg'
- * changes. */
-static char *
-config_key(const struct ovsrec_upcall_trace *cfg)
-{
-    struct ds key = DS_EMPTY_INITIALIZER;
-    const struct smap_node **nodes = smap_sort(&cfg->options);
-    size_t n = smap_count(&cfg->options);
-
-    key_put(&key, cfg->name);
-    key_put(&key, cfg->bridge);
-    key_put(&key, cfg->port);
-    key_put(&key, cfg->iface_id);
-    key_put(&key, cfg->filter);
-    ds_put_format(&key, "%"PRId64",%"PRId64",%d;",
-                  cfg->n_max_traces ? cfg->max_traces[0] : -1,
-                  cfg->n_retention ? cfg->retention[0] : -1,
-                  cfg->n_enabled ? cfg->enabled[0] : -1);
-    for (size_t i = 0; i < n; i++) {
-        key_put(&key, nodes[i]->key);
-        key_put(&key, nodes[i]->value);
-    }
-    free(nodes);
-    return ds_steal_cstr(&key);
 }
 
 /* Works out the deadline of 'row' from options:duration ('duration_s', 0 if
@@ -662,7 +474,7 @@ upcall_trace_config_reconfigure(struct ovsdb_idl *idl)
         }
         row->seen = true;
 
-        char *key = config_key(cfg);
+        char *key = ut_config_key(cfg);
         if (row->key && !strcmp(key, row->key)) {
             free(key);
             continue;
@@ -685,8 +497,8 @@ upcall_trace_config_reconfigure(struct ovsdb_idl *idl)
         free(row->config_error);
         free(row->warning);
         row->warning = NULL;
-        row->config_error = parse_row(cfg, &w->config, &duration_s,
-                                      &row->warning);
+        row->config_error = ut_parse_row(cfg, &w->config, &duration_s,
+                                         &row->warning);
         w->config.name = cfg->name;
         w->config.port = w->port;
         row->enabled = w->config.enabled;

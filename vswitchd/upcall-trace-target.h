@@ -17,7 +17,7 @@
 #ifndef VSWITCHD_UPCALL_TRACE_TARGET_H
 #define VSWITCHD_UPCALL_TRACE_TARGET_H 1
 
-/* Live upcall tracing: what an Upcall_Trace row targets.
+/* Live upcall tracing: what an Upcall_Trace row says and targets.
  *
  * Resolves a session's bridge, "port" (a Port name: all its interfaces, or
  * an Interface name) or "iface_id" (external_ids:iface-id of an Interface)
@@ -100,5 +100,22 @@ char *ut_filter_parse(struct ut_target_ctx *, const char *bridge,
 size_t ut_target_matches(const struct ut_target *, const struct match *filter,
                          const char *filter_text, const char *what,
                          struct match *matches, char **msgp);
+
+/* Parsing an Upcall_Trace row. */
+
+struct ovsrec_upcall_trace;
+struct uptrace_session_config;
+
+/* Parses 'cfg' into 'config', whose strings then point into 'cfg', and
+ * options:duration into '*duration_s' (0 if none).  Returns NULL or an
+ * error message (malloc()'d).  Unknown options are ignored: '*warningp'
+ * then gets a malloc()'d message naming them. */
+char *ut_parse_row(const struct ovsrec_upcall_trace *cfg,
+                   struct uptrace_session_config *config,
+                   int64_t *duration_s, char **warningp);
+
+/* Returns a malloc()'d string that changes whenever the configuration of
+ * 'cfg' (every column but the ones ovs-vswitchd writes) changes. */
+char *ut_config_key(const struct ovsrec_upcall_trace *cfg);
 
 #endif /* vswitchd/upcall-trace-target.h */
