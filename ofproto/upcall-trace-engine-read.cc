@@ -254,6 +254,7 @@ uptrace_engine_clear(struct uptrace_engine *engine, const char *session,
         }
         for (const SessionPtr &s : sessions) {
             s->clear();
+            engine->flows().forget_session(s.get());
         }
         return 0;
     });

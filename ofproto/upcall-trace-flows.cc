@@ -48,7 +48,8 @@ change_name(enum uptrace_flow_change change)
 uint64_t
 FlowLife::stored_size() const
 {
-    uint64_t size = kLifeOverhead + trace_ids.capacity() * sizeof(uint64_t);
+    uint64_t size = (kLifeOverhead + trace_ids.capacity() * sizeof(uint64_t)
+                     + sessions.capacity() * sizeof(const void *));
     for (const FlowEvent &event : events) {
         size += sizeof event + event.detail.capacity();
     }
@@ -80,7 +81,7 @@ FlowLog::forget_oldest()
 
 void
 FlowLog::installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
-                   int64_t wall_ms)
+                   const std::vector<const void *> &sessions, int64_t wall_ms)
 {
     MutexGuard guard(&mutex_);
     std::vector<FlowLife> &lives = flows_[ufid];
@@ -98,6 +99,7 @@ FlowLog::installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
 
     FlowLife life;
     life.trace_ids = trace_ids;
+    life.sessions = sessions;
     life.installed_ms = wall_ms;
     size_ += life.stored_size();
     lives.push_back(std::move(life));
@@ -105,6 +107,58 @@ FlowLog::installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
     while (order_.size() > kMaxLives) {
         forget_oldest();
     }
+    account();
+}
+
+void
+FlowLog::forget_session(const void *session)
+{
+    MutexGuard guard(&mutex_);
+    std::unordered_map<Ufid, size_t, UfidHash> n_kept;
+    bool forgot = false;
+
+    for (auto it = flows_.begin(); it != flows_.end();) {
+        std::vector<FlowLife> &lives = it->second;
+        for (auto l = lives.begin(); l != lives.end();) {
+            size_ -= l->stored_size();
+            for (size_t i = 0; i < l->sessions.size();) {
+                if (l->sessions[i] == session) {
+                    l->sessions.erase(l->sessions.begin() + i);
+                    l->trace_ids.erase(l->trace_ids.begin() + i);
+                    forgot = true;
+                } else {
+                    i++;
+                }
+            }
+            if (l->trace_ids.empty()) {
+                l = lives.erase(l);
+            } else {
+                size_ += l->stored_size();
+                ++l;
+            }
+        }
+        if (lives.empty()) {
+            it = flows_.erase(it);
+        } else {
+            n_kept[it->first] = lives.size();
+            ++it;
+        }
+    }
+    if (!forgot) {
+        return;
+    }
+
+    /* Keep in 'order_' the newest entries of each flow, as many as it has
+     * lives left: lives of one flow are in the order of 'order_'. */
+    std::deque<Ufid> order;
+    for (auto o = order_.rbegin(); o != order_.rend(); ++o) {
+        auto k = n_kept.find(*o);
+        if (k != n_kept.end() && k->second) {
+            k->second--;
+            order.push_front(*o);
+        }
+    }
+    order_.swap(order);
     account();
 }
 

@@ -69,6 +69,7 @@ struct FlowEvent {
  * installed again later, by another trace: that is another life. */
 struct FlowLife {
     std::vector<uint64_t> trace_ids;    /* Traces whose round installed it. */
+    std::vector<const void *> sessions; /* The session of each trace. */
     int64_t installed_ms = 0;           /* Wall clock. */
     uint64_t n_packets = 0;             /* Since installed. */
     uint64_t n_bytes = 0;
@@ -97,10 +98,16 @@ public:
         return n_lives_.load(std::memory_order_relaxed) != 0;
     }
 
-    /* A round of each of 'trace_ids' (one per session it was stored in)
-     * installed the flow 'ufid' at 'wall_ms'. */
+    /* A round of each of 'trace_ids' (one per session it was stored in,
+     * 'sessions', which only identify them) installed the flow 'ufid' at
+     * 'wall_ms'. */
     void installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
-                   int64_t wall_ms) OVS_EXCLUDED(mutex_);
+                   const std::vector<const void *> &sessions, int64_t wall_ms)
+        OVS_EXCLUDED(mutex_);
+
+    /* Forgets the traces of 'session' (its traces were cleared, or it is
+     * gone), and the lives that no trace holds any more. */
+    void forget_session(const void *session) OVS_EXCLUDED(mutex_);
 
     /* A revalidator reports on flow 'ufid': its counters since it was
      * installed and, unless 'change' is UPTRACE_FLOW_STATS, a change.

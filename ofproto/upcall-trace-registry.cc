@@ -88,6 +88,7 @@ uptrace_engine::remove_session(uptrace_session *session)
             sessions_.erase(it);
         }
     }
+    flows_.forget_session(session);
     /* 'removed' may be the last shared_ptr besides the handle's; it is
      * released here, outside the registry lock. */
 }
@@ -101,6 +102,9 @@ uptrace_engine::take_all_sessions()
         all.push_back(std::move(entry.second));
     }
     sessions_.clear();
+    for (const SessionPtr &session : all) {
+        flows_.forget_session(session.get());
+    }
     return all;
 }
 

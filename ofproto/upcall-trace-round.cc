@@ -206,11 +206,13 @@ capture_commit(std::unique_ptr<uptrace_capture> capture)
     }
     if (round->has_ufid && round->installed) {
         std::vector<uint64_t> trace_ids;
+        std::vector<const void *> sessions;
         for (const auto &target : capture->targets) {
             trace_ids.push_back(target.trace_id);
+            sessions.push_back(target.session.get());
         }
         capture->engine->flows().installed(round->ufid, trace_ids,
-                                           round->wall_ms);
+                                           sessions, round->wall_ms);
     }
 }
 

@@ -198,12 +198,22 @@ class OvsSandbox:
             return False
         except PermissionError:
             return True
-        # A zombie is not alive: it is only waiting for its parent.
+        # A zombie is not alive: it is only waiting for its parent.  But a
+        # killed multithreaded daemon's main thread turns zombie while its
+        # other threads still exit, holding its files (the pidfile's lock):
+        # it is gone only once every thread is.
         try:
-            with open("/proc/%d/stat" % pid) as f:
-                return f.read().split(")")[-1].split()[0] != "Z"
+            tasks = os.listdir("/proc/%d/task" % pid)
         except OSError:
             return False
+        for task in tasks:
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, task)) as f:
+                    if f.read().split(")")[-1].split()[0] != "Z":
+                        return True
+            except OSError:
+                pass
+        return False
 
     def kill_vswitchd(self):
         """Kills ovs-vswitchd with SIGKILL, as a crash would, and waits

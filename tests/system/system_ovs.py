@@ -38,7 +38,6 @@ import uuid
 import pytest
 
 SRCDIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-TOOL = os.path.join(SRCDIR, "utilities", "ovs-upcall-trace")
 
 NS1_IP = "172.31.250.1"
 NS2_IP = "172.31.250.2"
@@ -210,7 +209,10 @@ class SystemOvs(object):
         return self.cmd("ovs-ofctl", *args, **kw).stdout
 
     def tool(self, *args, check=True):
-        return self.cmd("/usr/bin/env", "python3", TOOL, *args, check=check)
+        """ovs-upcall-trace as built (generated from
+        utilities/ovs-upcall-trace.in), run by its own "#!" line."""
+        return self.cmd(os.path.join(self.builddir, "utilities",
+                                     "ovs-upcall-trace"), *args, check=check)
 
     def ns(self, ns, *args, check=True, timeout=60):
         return self.cmd("ip", "netns", "exec", ns, *args, check=check,

@@ -5,11 +5,12 @@ through the userspace datapath and its conntrack, with the rules of the RFC
 cover letter (see conftest.py).  Root only."""
 
 import json
+import os
 import re
 import subprocess
 import time
 
-from system_ovs import NS1_IP, NS2_IP, TOOL, wait_until
+from system_ovs import NS1_IP, NS2_IP, wait_until
 
 
 def ct_state(round_):
@@ -249,7 +250,7 @@ def test_watch_prints_traces_as_they_arrive(sysovs):
     polls = 'received request upcall/trace/list["w"]'
     n_polls = ovs.sb.log().count(polls)
     watcher = subprocess.Popen(
-        ["/usr/bin/env", "python3", TOOL, "watch",
+        [os.path.join(ovs.builddir, "utilities", "ovs-upcall-trace"), "watch",
          "--json", "--count", "2", "w"], env=ovs.env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -77,59 +77,6 @@ TEST_F(UpcallTraceEngineTest, ClearOneSession)
     EXPECT_TRUE(exists(kept));
 }
 
-/* A reader that lists 65,536 traces in a loop copies them under the
- * session's lock only as pointers and formats them after: capture threads
- * go on while it lists.  Were the list formatted under the lock, no
- * capture would complete while a list is in progress, bar the one waiting
- * when it ends. */
-TEST_F(UpcallTraceEngineTest, ListingManyTracesDoesNotStallCaptures)
-{
-    const uint32_t max = UPTRACE_MAX_TRACES_MAX;
-    uptrace_session *s = create_session("s", [max](uptrace_session_config
-                                                    &c) {
-        c.max_traces = max;
-    });
-    for (uint32_t i = 0; i < max; i++) {
-        ASSERT_NE(0u, trace_one(s));
-    }
-    ASSERT_EQ(max, status_of(s).n_traces);
-
-    std::atomic<bool> listing{false};
-    std::atomic<int> n_lists{0};
-    std::thread reader([&] {
-        for (int i = 0; i < 2; i++) {
-            char *out = nullptr;
-            char *error = nullptr;
-            listing = true;
-            int retval = uptrace_engine_list(engine(), nullptr,
-                                             UPTRACE_FORMAT_TEXT, &out,
-                                             &error);
-            listing = false;
-            EXPECT_EQ(0, retval);
-            /* A trace being captured has no round yet: not listed. */
-            EXPECT_LE(max - 1, count_substrings(out ? out : "", "\n"));
-            free(out);
-            free(error);
-            n_lists++;
-        }
-    });
-
-    /* Capture (evicting the oldest) until the reader is done, counting the
-     * captures that complete while it lists. */
-    struct uptrace_round_info info = round_info();
-    uint64_t during = 0, total = 0;
-    while (n_lists < 2) {
-        uptrace_capture *capture = uptrace_capture_begin(engine(), &s, 1,
-                                                         &info, false);
-        ASSERT_TRUE(capture);
-        fill(capture);
-        uptrace_capture_commit(capture);
-        total++;
-        during += listing;
-    }
-    reader.join();
-
-    EXPECT_GE(during, 1000u) << total << " captures in all";
 /* Strict trace ids: 0x and hexadecimal, or decimal, nothing else. */
 TEST(UpcallTraceParseId, Strict)
 {
@@ -289,6 +236,61 @@ TEST(UpcallTraceFirstId, RaisesTheNextId)
     uptrace_session_status_uninit(&status);
     uptrace_session_destroy(session);
     uptrace_engine_destroy(engine);
+}
+
+/* A reader that lists 65,536 traces in a loop copies them under the
+ * session's lock only as pointers and formats them after: capture threads
+ * go on while it lists.  Were the list formatted under the lock, no
+ * capture would complete while a list is in progress, bar the one waiting
+ * when it ends. */
+TEST_F(UpcallTraceEngineTest, ListingManyTracesDoesNotStallCaptures)
+{
+    const uint32_t max = UPTRACE_MAX_TRACES_MAX;
+    uptrace_session *s = create_session("s", [max](uptrace_session_config
+                                                    &c) {
+        c.max_traces = max;
+    });
+    for (uint32_t i = 0; i < max; i++) {
+        ASSERT_NE(0u, trace_one(s));
+    }
+    ASSERT_EQ(max, status_of(s).n_traces);
+
+    std::atomic<bool> listing{false};
+    std::atomic<int> n_lists{0};
+    std::thread reader([&] {
+        for (int i = 0; i < 2; i++) {
+            char *out = nullptr;
+            char *error = nullptr;
+            listing = true;
+            int retval = uptrace_engine_list(engine(), nullptr,
+                                             UPTRACE_FORMAT_TEXT, &out,
+                                             &error);
+            listing = false;
+            EXPECT_EQ(0, retval);
+            /* A trace being captured has no round yet: not listed. */
+            EXPECT_LE(max - 1, count_substrings(out ? out : "", "\n"));
+            free(out);
+            free(error);
+            n_lists++;
+        }
+    });
+
+    /* Capture (evicting the oldest) until the reader is done, counting the
+     * captures that complete while it lists. */
+    struct uptrace_round_info info = round_info();
+    uint64_t during = 0, total = 0;
+    while (n_lists < 2) {
+        uptrace_capture *capture = uptrace_capture_begin(engine(), &s, 1,
+                                                         &info, false);
+        ASSERT_TRUE(capture);
+        fill(capture);
+        uptrace_capture_commit(capture);
+        total++;
+        during += listing;
+    }
+    reader.join();
+
+    EXPECT_GE(during, 1000u) << total << " captures in all";
 }
 
 } /* anonymous namespace */

@@ -184,7 +184,7 @@ TEST_F(UpcallTraceFlowsTest, EventsAndLivesAreBounded)
 {
     uptrace::FlowLog log;
     uptrace::Ufid ufid{};
-    log.installed(ufid, {1}, 0);
+    log.installed(ufid, {1}, {nullptr}, 0);
     for (size_t i = 0; i < uptrace::FlowLog::kMaxEvents + 3; i++) {
         EXPECT_TRUE(log.changed(ufid, UPTRACE_FLOW_MODIFIED, "x", i, i, 0));
     }
@@ -198,12 +198,39 @@ TEST_F(UpcallTraceFlowsTest, EventsAndLivesAreBounded)
     for (uint32_t i = 1; i <= uptrace::FlowLog::kMaxLives; i++) {
         uptrace::Ufid other{};
         memcpy(other.data(), &i, sizeof i);
-        log.installed(other, {i + 1}, 0);
+        log.installed(other, {i + 1}, {nullptr}, 0);
     }
     EXPECT_EQ(uptrace::FlowLog::kMaxLives, log.n_lives());
     /* The oldest life went first. */
     EXPECT_FALSE(log.find(ufid, 1, &life));
     EXPECT_TRUE(log.traces_of(ufid).empty());
+}
+
+TEST_F(UpcallTraceFlowsTest, LivesGoWithTheirSessionOrTraces)
+{
+    uptrace_session *a = create_session("a");
+    uptrace_session *b = create_session("b");
+    uint64_t id_a = store_installed(a, kUfid);
+    uint64_t id_b = store_installed(b, kOtherUfid);
+    EXPECT_EQ(id_a, find(kUfid));
+
+    /* Clearing a session's traces forgets their flows. */
+    char *error = nullptr;
+    EXPECT_EQ(0, uptrace_engine_clear(engine(), "a", &error));
+    free(error);
+    EXPECT_EQ(0u, find(kUfid));
+    EXPECT_FALSE(uptrace_engine_flow_changed(engine(), kUfid,
+                                             UPTRACE_FLOW_STATS, nullptr,
+                                             1, 1));
+    EXPECT_EQ(id_b, find(kOtherUfid));
+    EXPECT_GT(usage().bytes, 0u);
+
+    /* A session that goes takes its flows along: nothing is left. */
+    uptrace_session_destroy(b);
+    EXPECT_FALSE(uptrace_engine_follows_flows(engine()));
+    EXPECT_EQ(0u, find(kOtherUfid));
+    uptrace_session_destroy(a);
+    EXPECT_EQ(0u, usage().bytes);
 }
 
 } /* anonymous namespace */
