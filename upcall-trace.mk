@@ -39,6 +39,8 @@ ofproto_libofproto_la_SOURCES += \
 	ofproto/upcall-trace-index.h \
 	ofproto/upcall-trace-purge.c \
 	ofproto/upcall-trace-revalidate.c \
+	ofproto/upcall-trace-unixctl.c \
+	ofproto/upcall-trace-unixctl.h \
 	ofproto/upcall-trace-purge.h \
 	ofproto/upcall-trace-rules.c \
 	ofproto/upcall-trace-rules.h \

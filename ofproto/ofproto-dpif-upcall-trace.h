@@ -59,6 +59,9 @@ struct xlate_out;
 /* Initializes the engine and registers the unixctl commands.  Idempotent. */
 void upcall_trace_init(void);
 
+/* The high 32 bits of every trace id this run of ovs-vswitchd gives out. */
+uint64_t upcall_trace_id_prefix(void);
+
 /* The engine, for the configuration layer's session management. */
 struct uptrace_engine *upcall_trace_engine(void);
 

@@ -1,0 +1,26 @@
+/*
+ * Copyright (c) 2026 The ovs-upcall-trace authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef OFPROTO_UPCALL_TRACE_UNIXCTL_H
+#define OFPROTO_UPCALL_TRACE_UNIXCTL_H 1
+
+/* Live upcall tracing: the unixctl commands that read traces. */
+
+/* Registers upcall/trace/{show,list,get,summary,clear}.  Called by
+ * upcall_trace_init(). */
+void upcall_trace_unixctl_register(void);
+
+#endif /* upcall-trace-unixctl.h */
