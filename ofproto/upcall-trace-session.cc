@@ -240,6 +240,7 @@ uptrace_session::uptrace_session(std::shared_ptr<EngineShared> shared,
     duration_start_ms_ = now;
     tokens_updated_ms_ = now;
     tokens_ = full_bucket(config_);
+    packet_bytes_.store(config_.packet_bytes, std::memory_order_relaxed);
 }
 
 void
@@ -397,6 +398,7 @@ uptrace_session::reconfigure(SessionConfig config)
         tokens_updated_ms_ = now;
     }
     config_ = std::move(config);
+    packet_bytes_.store(config_.packet_bytes, std::memory_order_relaxed);
     while (traces_.size() > config_.max_traces) {
         evict_oldest_locked();
     }

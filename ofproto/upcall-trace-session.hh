@@ -139,10 +139,11 @@ public:
         return config_.name;
     }
 
-    uint32_t packet_bytes() const OVS_EXCLUDED(mutex_)
+    /* options:packet-bytes, read by capture threads for every traced
+     * round: lock-free. */
+    uint32_t packet_bytes() const
     {
-        uptrace::MutexGuard guard(&mutex_);
-        return config_.packet_bytes;
+        return packet_bytes_.load(std::memory_order_relaxed);
     }
 
     /* Capture side. */
@@ -309,6 +310,7 @@ private:
     const std::shared_ptr<uptrace::EngineShared> shared_;
     const std::weak_ptr<struct uptrace_engine> engine_;
     std::atomic<uint32_t> n_handles_{1};
+    std::atomic<uint32_t> packet_bytes_{0};     /* config_.packet_bytes. */
     std::shared_ptr<uptrace_session> self_;
 
     mutable struct ovs_mutex mutex_;

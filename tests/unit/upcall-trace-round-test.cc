@@ -112,6 +112,15 @@ TEST_F(UpcallTraceEngineTest, PacketBytesKeptForTheLargestSession)
     EXPECT_NE(std::string::npos,
               json.find("\"packet_len\":98,\"packet\":\"010203040506\""));
 
+    /* A reconfiguration changes it for the next rounds. */
+    ASSERT_EQ(0, reconfigure(large, "large", [](uptrace_session_config &c) {
+        c.packet_bytes = 2;
+    }));
+    capture = begin({small, large});
+    ASSERT_TRUE(capture);
+    EXPECT_EQ(4u, uptrace_capture_packet_bytes(capture));
+    uptrace_capture_abort(capture);
+
     /* Out of range. */
     struct uptrace_session_config config;
     uptrace_session_config_init(&config);
