@@ -58,6 +58,8 @@ DOC_SOURCE += Documentation/topics/upcall-tracing.rst
 vswitchd_ovs_vswitchd_SOURCES += \
 	vswitchd/upcall-trace-config.c \
 	vswitchd/upcall-trace-config.h \
+	vswitchd/upcall-trace-row.h \
+	vswitchd/upcall-trace-status.c \
 	vswitchd/upcall-trace-target.c \
 	vswitchd/upcall-trace-target.h
 

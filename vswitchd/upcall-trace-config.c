@@ -36,6 +36,7 @@
 #include "smap.h"
 #include "timeval.h"
 #include "util.h"
+#include "upcall-trace-row.h"
 #include "upcall-trace-target.h"
 #include "uuid.h"
 
@@ -44,53 +45,6 @@ VLOG_DEFINE_THIS_MODULE(upcall_trace_config);
 /* The "status" and "statistics" columns are checked at most this often,
  * unless the configuration changed. */
 #define STATUS_INTERVAL_MS 1000
-
-/* One row of the Upcall_Trace table, as last reconciled.
- *
- * A reconfiguration only works on what changed: a row whose configuration
- * ('key') is the same as last time keeps its session untouched, and its
- * target (bridge, ports) and filter are compiled again only when the
- * Bridge, Port or Interface tables changed, and then only as far as
- * needed (the filter only if it names ports). */
-struct ut_row {
-    struct hmap_node hmap_node; /* In 'ut_rows', by uuid_hash(&uuid). */
-    struct uuid uuid;           /* The row's UUID. */
-
-    /* The engine session of the row, or NULL if it has none: the row's
-     * configuration was invalid when it was first seen. */
-    struct uptrace_session *session;
-    char *session_name;
-
-    char *key;                  /* Configuration last reconciled. */
-    char *config_error;         /* Configuration error, or NULL. */
-    char *warning;              /* Ignored configuration, or NULL. */
-    bool enabled;
-
-    /* options:duration: the value 'deadline' (wall clock, ms, 0 if none)
-     * was computed from, and whether it had already passed then.
-     * 'deadline_synced': the database held 'deadline' at the last check.
-     * 'duration_ms': what the session was given, as long as 'deadline' does
-     * not change. */
-    int64_t duration_s;
-    int64_t deadline;
-    bool expired;
-    bool deadline_synced;
-    int64_t duration_ms;
-
-    /* The compiled target and filter. */
-    enum ut_target_result result;
-    char *result_msg;           /* Why not UT_TARGET_OK. */
-    struct ut_target target;
-    bool filter_parsed;
-    bool filter_uses_names;
-    struct match filter;
-    struct match *matches;      /* Bound to the session, if 'bound'. */
-    size_t n_matches;
-    bool bound;
-
-    char *logged;               /* Last message logged, each logged once. */
-    bool seen;                  /* Reconciliation mark. */
-};
 
 /* All the rows, by UUID. */
 static struct hmap ut_rows = HMAP_INITIALIZER(&ut_rows);
@@ -106,22 +60,14 @@ static size_t n_iface_id_rows;
 static unsigned int ut_seqno;
 static unsigned int net_seqno;
 
-/* Status updates.
- *
- * 'status_txn' is the transaction that writes the "status", "statistics"
- * and "expires_at" columns, kept across main loop iterations until it
- * completes.  'next_status_ms' is when they are checked again;
- * 'status_now' asks for a check as soon as possible, after a
- * reconfiguration.  A check compares what the engine says with what the
- * database holds (the IDL's replica), not with what was last written, so
- * that values lost by an ovsdb-server restart, cleared by a client or
- * rejected with a failed transaction are written again.
+/* Status checks.  'next_status_ms' is when the "status", "statistics" and
+ * "expires_at" columns are checked again; 'status_now' asks for a check as
+ * soon as possible, after a reconfiguration.
  *
  * 'status_ran' tells upcall_trace_config_wait() whether
  * upcall_trace_config_run() ran since the last wait: bridge_run() does not
  * call it while another ovs-vswitchd holds the database lock, and waking up
  * for a status check that cannot happen would spin. */
-static struct ovsdb_idl_txn *status_txn;
 static long long int next_status_ms = LLONG_MIN;
 static bool status_now;
 static bool status_ran;
@@ -136,7 +82,7 @@ struct ut_work {
     char *port;                 /* The engine's "port": port or iface-id. */
 };
 
-static struct ut_row *
+struct ut_row *
 ut_row_find(const struct uuid *uuid)
 {
     struct ut_row *row;
@@ -187,13 +133,20 @@ ut_row_destroy(struct ut_row *row)
     free(row);
 }
 
-/* The error of 'row' that the status shows, or NULL. */
-static const char *
+const char *
 ut_row_error(const struct ut_row *row)
 {
     return (row->config_error ? row->config_error
             : row->result == UT_TARGET_ERROR ? row->result_msg
             : NULL);
+}
+
+void
+ut_row_reconcile_again(struct ut_row *row)
+{
+    free(row->key);
+    row->key = NULL;
+    force_reconfigure = true;
 }
 
 /* Logs what is wrong with 'row' (its error, else its warning), once while
@@ -342,6 +295,25 @@ ut_row_set_ready(struct ut_row *row)
             uptrace_session_set_ready(row->session, true, NULL, NULL);
         }
     }
+}
+
+/* Compiles the target and filter of 'row' again because the switch's ports
+ * may have changed, and tells the engine and the log if that changed
+ * whether it can capture.  Returns true if the bindings of the row
+ * changed. */
+static bool
+ut_row_recompile(struct ut_row *row, const struct ovsrec_upcall_trace *cfg,
+                 struct ut_target_ctx *ctx)
+{
+    bool ready_changed = false;
+    bool bindings_changed = ut_row_compile(row, cfg, ctx, false,
+                                           &ready_changed);
+
+    if (ready_changed) {
+        ut_row_set_ready(row);
+        ut_row_log(row, cfg->name);
+    }
+    return bindings_changed;
 }
 
 /* Parses the row of 'w' and applies what changed to its session: the
@@ -549,17 +521,9 @@ upcall_trace_config_reconfigure(struct ovsdb_idl *idl)
     }
     if (net_changed) {
         OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
-            bool ready_changed = false;
-
             row = ut_row_find(&cfg->header_.uuid);
-            if (!row->seen) {
-                continue;
-            }
-            bindings_changed |= ut_row_compile(row, cfg, &ctx, false,
-                                               &ready_changed);
-            if (ready_changed) {
-                ut_row_set_ready(row);
-                ut_row_log(row, cfg->name);
+            if (row->seen) {
+                bindings_changed |= ut_row_recompile(row, cfg, &ctx);
             }
         }
     }
@@ -577,172 +541,6 @@ upcall_trace_config_reconfigure(struct ovsdb_idl *idl)
     status_now = true;
 }
 
-/* The counters of the "statistics" column, in the order of their keys. */
-#define UT_STATISTICS                           \
-    UT_STAT(n_dropped_full)                     \
-    UT_STAT(n_evicted)                          \
-    UT_STAT(n_expired)                          \
-    UT_STAT(n_matched)                          \
-    UT_STAT(n_rate_limited)                     \
-    UT_STAT(n_traces)                           \
-    UT_STAT(n_traces_total)                     \
-    UT_STAT(n_truncated)
-
-static const char *stat_keys[] = {
-#define UT_STAT(NAME) #NAME,
-    UT_STATISTICS
-#undef UT_STAT
-};
-#define N_STATS ARRAY_SIZE(stat_keys)
-
-/* Fills 'status' and 'stats' (N_STATS values, in the order of 'stat_keys')
- * for 'row', whose configuration is 'cfg'.  Returns the number of
- * statistics: 0 if the row has no session. */
-static size_t
-ut_row_get_status(const struct ut_row *row,
-                  const struct ovsrec_upcall_trace *cfg, struct smap *status,
-                  int64_t stats[N_STATS])
-{
-    struct uptrace_session_status s;
-    const char *datapath;
-
-    if (row->warning) {
-        smap_add(status, "warning", row->warning);
-    }
-    if (!row->session) {
-        /* Only a row with an error has no session. */
-        const char *error = ut_row_error(row);
-
-        smap_add(status, "state",
-                 uptrace_state_to_string(UPTRACE_STATE_ERROR));
-        smap_add(status, "error", error ? error : "no session");
-        return 0;
-    }
-
-    uptrace_session_get_status(row->session, &s);
-    if (row->expired && (s.state == UPTRACE_STATE_ACTIVE
-                         || s.state == UPTRACE_STATE_FULL)) {
-        s.state = UPTRACE_STATE_EXPIRED;
-    }
-    smap_add(status, "state", uptrace_state_to_string(s.state));
-    if (s.error) {
-        /* Set by ut_row_set_ready(): already bounded. */
-        smap_add(status, "error", s.error);
-    }
-    datapath = upcall_trace_datapath_name(cfg->bridge);
-    if (datapath) {
-        smap_add(status, "datapath", datapath);
-    }
-    if (s.last_trace_id) {
-        smap_add_format(status, "last_trace_id", "%#"PRIx64,
-                        s.last_trace_id);
-        smap_add_format(status, "last_trace_time", "%"PRId64,
-                        s.last_trace_time);
-    }
-
-    size_t i = 0;
-#define UT_STAT(NAME) stats[i++] = MIN(s.NAME, INT64_MAX);
-    UT_STATISTICS
-#undef UT_STAT
-    uptrace_session_status_uninit(&s);
-    return N_STATS;
-}
-
-static bool
-stats_equal(const struct ovsrec_upcall_trace *cfg, const int64_t *stats,
-            size_t n)
-{
-    if (cfg->n_statistics != n) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(cfg->key_statistics[i], stat_keys[i])
-            || cfg->value_statistics[i] != stats[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Starts a transaction that writes what differs between the database and
- * the sessions, if anything does. */
-static void
-status_txn_start(struct ovsdb_idl *idl)
-{
-    const struct ovsrec_upcall_trace *cfg;
-
-    OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
-        struct ut_row *row = ut_row_find(&cfg->header_.uuid);
-        int64_t stats[N_STATS];
-        struct smap status;
-        size_t n_stats;
-
-        if (!row) {
-            /* Not reconciled yet. */
-            continue;
-        }
-
-        smap_init(&status);
-        n_stats = ut_row_get_status(row, cfg, &status, stats);
-        bool status_differs = !smap_equal(&status, &cfg->status);
-        bool stats_differ = !stats_equal(cfg, stats, n_stats);
-        int64_t expires_at = cfg->n_expires_at ? cfg->expires_at[0] : 0;
-        bool deadline_differs = false;
-        if (expires_at == row->deadline) {
-            row->deadline_synced = row->deadline != 0;
-        } else if (row->duration_s && row->deadline_synced) {
-            /* A client cleared or changed it since we wrote it: reconcile
-             * the row again, which restarts the duration or adopts the
-             * client's deadline. */
-            free(row->key);
-            row->key = NULL;
-            row->deadline = 0;
-            row->deadline_synced = false;
-            force_reconfigure = true;
-        } else {
-            deadline_differs = true;
-        }
-        if (status_differs || stats_differ || deadline_differs) {
-            if (!status_txn) {
-                status_txn = ovsdb_idl_txn_create(idl);
-                ovsdb_idl_txn_add_comment(
-                    status_txn, "ovs-vswitchd: Upcall_Trace status");
-            }
-            if (status_differs) {
-                ovsrec_upcall_trace_set_status(cfg, &status);
-            }
-            if (stats_differ) {
-                ovsrec_upcall_trace_set_statistics(cfg, stat_keys, stats,
-                                                   n_stats);
-            }
-            if (deadline_differs) {
-                ovsrec_upcall_trace_set_expires_at(cfg, &row->deadline,
-                                                   row->deadline ? 1 : 0);
-            }
-        }
-        smap_destroy(&status);
-    }
-}
-
-/* Commits 'status_txn' and, once it completes, destroys it.  A failure needs
- * nothing special: the next check finds what the database lacks. */
-static void
-status_txn_commit(void)
-{
-    enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(status_txn);
-
-    if (status == TXN_INCOMPLETE) {
-        return;
-    }
-
-    ovsdb_idl_txn_destroy(status_txn);
-    status_txn = NULL;
-    if (status != TXN_SUCCESS && status != TXN_UNCHANGED) {
-        VLOG_WARN_RL(&rl, "writing Upcall_Trace status failed (%s), will "
-                     "retry", ovsdb_idl_txn_status_to_string(status));
-    }
-}
-
 /* Interface external_ids changes do not reconfigure (see
  * upcall_trace_config_init()): resolves the rows that target an iface-id
  * again, in case the binding moved. */
@@ -756,15 +554,9 @@ recheck_iface_ids(struct ovsdb_idl *idl)
     ut_target_ctx_init(&ctx, idl);
     OVSREC_UPCALL_TRACE_FOR_EACH (cfg, idl) {
         struct ut_row *row = ut_row_find(&cfg->header_.uuid);
-        bool ready_changed = false;
 
         if (row && cfg->iface_id && !row->config_error) {
-            bindings_changed |= ut_row_compile(row, cfg, &ctx, false,
-                                               &ready_changed);
-            if (ready_changed) {
-                ut_row_set_ready(row);
-                ut_row_log(row, cfg->name);
-            }
+            bindings_changed |= ut_row_recompile(row, cfg, &ctx);
         }
     }
     ut_target_ctx_destroy(&ctx);
@@ -778,11 +570,8 @@ upcall_trace_config_run(struct ovsdb_idl *idl)
 {
     status_ran = true;
 
-    if (status_txn) {
-        status_txn_commit();
-        if (status_txn) {
-            return;
-        }
+    if (ut_status_busy()) {
+        return;
     }
 
     /* Retention, durations and the status have a granularity of a second:
@@ -798,10 +587,7 @@ upcall_trace_config_run(struct ovsdb_idl *idl)
         recheck_iface_ids(idl);
     }
     uptrace_engine_run(upcall_trace_engine());
-    status_txn_start(idl);
-    if (status_txn) {
-        status_txn_commit();
-    }
+    ut_status_update(idl);
     if (force_reconfigure) {
         upcall_trace_config_reconfigure(idl);
     }
@@ -810,8 +596,8 @@ upcall_trace_config_run(struct ovsdb_idl *idl)
 void
 upcall_trace_config_wait(void)
 {
-    if (status_txn) {
-        ovsdb_idl_txn_wait(status_txn);
+    if (ut_status_wait()) {
+        /* Woken up when the status transaction progresses. */
     } else if (!hmap_is_empty(&ut_rows) && status_ran) {
         if (status_now) {
             poll_immediate_wake();
