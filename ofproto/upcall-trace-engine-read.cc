@@ -105,6 +105,23 @@ read_traces(struct uptrace_engine *engine, const char *session,
     return error;
 }
 
+/* Renders with 'render' the traces of 'session' (of every session if NULL)
+ * into '*outp', for the C functions that read many traces. */
+template <typename Render>
+int
+read_and_render(struct uptrace_engine *engine, const char *session,
+                enum uptrace_format format, Render render, char **outp,
+                char **errp)
+{
+    *outp = NULL;
+    return call_from_c_errno(errp, [&] {
+        std::vector<TraceView> traces;
+        int error = read_traces(engine, session, &traces, errp);
+        return (error ? error
+                : reply(render(traces, engine->formatter(), format), outp));
+    });
+}
+
 } /* anonymous namespace */
 
 extern "C" {
@@ -128,14 +145,7 @@ int
 uptrace_engine_list(struct uptrace_engine *engine, const char *session,
                     enum uptrace_format format, char **outp, char **errp)
 {
-    *outp = NULL;
-    return call_from_c_errno(errp, [&] {
-        std::vector<TraceView> traces;
-        int error = read_traces(engine, session, &traces, errp);
-        return (error ? error
-                : reply(render_list(traces, engine->formatter(), format),
-                        outp));
-    });
+    return read_and_render(engine, session, format, render_list, outp, errp);
 }
 
 int
@@ -232,14 +242,8 @@ int
 uptrace_engine_summary(struct uptrace_engine *engine, const char *session,
                        enum uptrace_format format, char **outp, char **errp)
 {
-    *outp = NULL;
-    return call_from_c_errno(errp, [&] {
-        std::vector<TraceView> traces;
-        int error = read_traces(engine, session, &traces, errp);
-        return (error ? error
-                : reply(render_summary(traces, engine->formatter(), format),
-                        outp));
-    });
+    return read_and_render(engine, session, format, render_summary, outp,
+                           errp);
 }
 
 int
