@@ -59,6 +59,8 @@ VLOG_DEFINE_THIS_MODULE(upcall_trace);
 COVERAGE_DEFINE(upcall_trace_closed);
 /* Packets whose payload was hashed to link recirculation rounds. */
 COVERAGE_DEFINE(upcall_trace_payload_hash);
+/* Index rebuilds because a session stopped or resumed capturing. */
+COVERAGE_DEFINE(upcall_trace_index_refresh);
 
 static struct uptrace_engine *engine;
 
@@ -75,6 +77,18 @@ static OVSRCU_TYPE(struct upcall_trace_index *) trace_index;
  * session's matches (upcall/trace/purge).  Main thread only. */
 static struct upcall_trace_binding *published_bindings;
 static size_t n_published_bindings;
+
+/* Sessions that cannot capture until their state or configuration changes
+ * (expired by options:duration) leave the index, so that the upcall path
+ * does not even look them up, and return when they can capture again:
+ * 'binding_indexed[i]' says whether 'published_bindings[i]' is in
+ * 'trace_index'.  upcall_trace_refresh_index() brings the index up to date
+ * when the main loop finds a session's state changed (at most a second
+ * late; meanwhile uptrace_sessions_drop_closed() skips it at the cost of an
+ * atomic load).  A session full in mode=stop stays: looking it up is what
+ * counts the upcalls it misses (n_dropped_full), and a clear or retention
+ * reopens it at once. */
+static bool *binding_indexed;
 
 /* One traced upcall, from upcall_trace_begin() to upcall_trace_finish(). */
 struct upcall_trace {
@@ -170,19 +184,22 @@ upcall_trace_datapath_name(const char *bridge)
     return ofproto ? dpif_name(ofproto->backer->dpif) : NULL;
 }
 
-void
-upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
-                          size_t n)
+/* Builds an index of the bindings in 'published_bindings' whose session
+ * wants upcalls, recording which in 'binding_indexed', and publishes it. */
+static void
+publish_index(void)
 {
     struct upcall_trace_index *index = upcall_trace_index_create();
     struct upcall_trace_index *old;
 
-    /* The configuration pass is over: ports may change before the next. */
-
-    for (size_t i = 0; i < n; i++) {
-        const struct upcall_trace_binding *b = &bindings[i];
+    for (size_t i = 0; i < n_published_bindings; i++) {
+        const struct upcall_trace_binding *b = &published_bindings[i];
         struct ofputil_port_map *ports;
 
+        binding_indexed[i] = uptrace_session_wants_upcalls(b->session);
+        if (!binding_indexed[i]) {
+            continue;
+        }
         ports = upcall_trace_index_add(index, &b->ofproto_uuid, &b->match,
                                        b->session);
         if (ports) {
@@ -195,19 +212,44 @@ upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
         }
     }
 
+    old = ovsrcu_get_protected(struct upcall_trace_index *, &trace_index);
+    ovsrcu_set(&trace_index, index);
+    if (old) {
+        ovsrcu_postpone(upcall_trace_index_destroy, old);
+    }
+}
+
+void
+upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
+                          size_t n)
+{
     free(published_bindings);
     published_bindings = n ? xmemdup(bindings, n * sizeof *bindings) : NULL;
     n_published_bindings = n;
+    free(binding_indexed);
+    binding_indexed = xcalloc(MAX(n, 1), sizeof *binding_indexed);
+    publish_index();
 
-    old = ovsrcu_get_protected(struct upcall_trace_index *, &trace_index);
-    ovsrcu_set(&trace_index, index);
+    /* Every binding counts, indexed or not: the upcall path also looks for
+     * the recirculations of traced packets while any session exists. */
     atomic_store_relaxed(&upcall_trace_n_bindings, n);
     if (!n) {
         /* Nothing captures: hold no rule text either. */
         upcall_trace_rules_clear();
     }
-    if (old) {
-        ovsrcu_postpone(upcall_trace_index_destroy, old);
+}
+
+void
+upcall_trace_refresh_index(void)
+{
+    for (size_t i = 0; i < n_published_bindings; i++) {
+        const struct upcall_trace_binding *b = &published_bindings[i];
+
+        if (binding_indexed[i] != uptrace_session_wants_upcalls(b->session)) {
+            COVERAGE_INC(upcall_trace_index_refresh);
+            publish_index();
+            return;
+        }
     }
 }
 

@@ -84,8 +84,14 @@ const char *upcall_trace_datapath_name(const char *bridge);
 void upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
                                size_t n);
 
-/* The bindings last given to upcall_trace_set_bindings(), '*n' of them.  Each
- * session in them is valid until the next call.  Main thread only. */
+/* Takes out of the upcall path's index the sessions that cannot capture
+ * until their state or configuration changes (expired), and puts back those
+ * that can again.  Main thread only. */
+void upcall_trace_refresh_index(void);
+
+/* The bindings last given to upcall_trace_set_bindings(), '*n' of them, in
+ * the index or not.  Each session in them is valid until the next call.
+ * Main thread only. */
 const struct upcall_trace_binding *upcall_trace_get_bindings(size_t *n);
 
 /* Adds memory usage statistics for memory/show. */
@@ -93,7 +99,8 @@ void upcall_trace_get_memory_usage(struct simap *usage);
 
 /* The upcall path (called from ofproto-dpif-upcall.c only). */
 
-/* Nonzero while some session may capture.  Maintained by
+/* Nonzero while some session is bound (in the index or not: see
+ * upcall_trace_refresh_index()).  Maintained by
  * upcall_trace_set_bindings(). */
 extern atomic_uint32_t upcall_trace_n_bindings;
 

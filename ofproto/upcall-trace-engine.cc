@@ -223,6 +223,12 @@ uptrace_session_set_ready(struct uptrace_session *session, bool ready,
     });
 }
 
+bool
+uptrace_session_wants_upcalls(const struct uptrace_session *session)
+{
+    return session->wants_upcalls();
+}
+
 const char *
 uptrace_state_to_string(enum uptrace_state state)
 {

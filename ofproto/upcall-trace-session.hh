@@ -164,6 +164,15 @@ public:
      * configuration or traces (clear, retention) may let it capture. */
     bool is_closed(const uptrace::EngineShared &shared, int64_t *now_ms);
 
+    /* Whether the upcall path must look the session up (see
+     * uptrace_session_wants_upcalls()).  Lock-free. */
+    bool wants_upcalls() const
+    {
+        return (closed_until_ms_.load(std::memory_order_acquire) != INT64_MAX
+                || closed_reason_.load(std::memory_order_relaxed)
+                   == CLOSED_FULL);
+    }
+
     /* Whether a continuation round may still be stored in trace 'id'.  If
      * so, stores the bridge name in '*bridge'. */
     bool may_continue(uint64_t id, int64_t now_ms, std::string *bridge)

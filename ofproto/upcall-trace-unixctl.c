@@ -74,7 +74,8 @@ unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
              const char *argv[] OVS_UNUSED, void *aux OVS_UNUSED)
 {
     char *out = NULL, *msg = NULL;
-    int error = uptrace_engine_show(upcall_trace_engine(), reply_format(conn), &out, &msg);
+    int error = uptrace_engine_show(upcall_trace_engine(), reply_format(conn),
+                                    &out, &msg);
 
     reply(conn, error, out, msg);
 }
@@ -141,8 +142,8 @@ unixctl_list(struct unixctl_conn *conn, int argc, const char *argv[],
     }
 
     enum uptrace_format format = reply_format(conn);
-    error = uptrace_engine_list_since(upcall_trace_engine(), session, since, format,
-                                      &missed, &next, &out, &msg);
+    error = uptrace_engine_list_since(upcall_trace_engine(), session, since,
+                                      format, &missed, &next, &out, &msg);
     if (!error && format == UPTRACE_FORMAT_JSON) {
         /* Add the cursor to the object: {"traces": [...], ...}. */
         char *end = out ? strrchr(out, '}') : NULL;
@@ -195,8 +196,8 @@ unixctl_get(struct unixctl_conn *conn, int argc OVS_UNUSED,
                                         "prints it");
             return;
         }
-        error = uptrace_engine_find_ufid(upcall_trace_engine(), (const uint8_t *) &ufid,
-                                         &id, &msg);
+        error = uptrace_engine_find_ufid(upcall_trace_engine(),
+                                         (const uint8_t *) &ufid, &id, &msg);
         if (error) {
             reply(conn, error, NULL, msg);
             return;
@@ -214,7 +215,8 @@ unixctl_get(struct unixctl_conn *conn, int argc OVS_UNUSED,
             return;
         }
     }
-    error = uptrace_engine_get(upcall_trace_engine(), id, reply_format(conn), &out, &msg);
+    error = uptrace_engine_get(upcall_trace_engine(), id, reply_format(conn),
+                               &out, &msg);
     reply(conn, error, out, msg);
 }
 
@@ -223,7 +225,8 @@ unixctl_summary(struct unixctl_conn *conn, int argc, const char *argv[],
                 void *aux OVS_UNUSED)
 {
     char *out = NULL, *msg = NULL;
-    int error = uptrace_engine_summary(upcall_trace_engine(), argc > 1 ? argv[1] : NULL,
+    int error = uptrace_engine_summary(upcall_trace_engine(),
+                                       argc > 1 ? argv[1] : NULL,
                                        reply_format(conn), &out, &msg);
 
     reply(conn, error, out, msg);
@@ -234,7 +237,8 @@ unixctl_clear(struct unixctl_conn *conn, int argc, const char *argv[],
               void *aux OVS_UNUSED)
 {
     char *msg = NULL;
-    int error = uptrace_engine_clear(upcall_trace_engine(), argc > 1 ? argv[1] : NULL, &msg);
+    int error = uptrace_engine_clear(upcall_trace_engine(),
+                                     argc > 1 ? argv[1] : NULL, &msg);
 
     reply(conn, error, NULL, msg);
 }

@@ -204,6 +204,14 @@ void uptrace_session_set_ready(struct uptrace_session *, bool ready,
                                const char *waiting_reason,
                                const char *error);
 
+/* Whether the upcall path must look 'session' up: true while it captures,
+ * waits for a max-rate token, or is full in mode=stop (it counts the
+ * upcalls it misses in 'n_dropped_full'); false while it cannot capture
+ * until its state or configuration changes (expired, disabled, waiting, in
+ * error).  The upcall path keeps the latter out of its index, so that they
+ * cost nothing there.  Lock-free. */
+bool uptrace_session_wants_upcalls(const struct uptrace_session *);
+
 enum uptrace_state {
     UPTRACE_STATE_ACTIVE,       /* Capturing. */
     UPTRACE_STATE_WAITING,      /* Bridge or port missing. */

@@ -587,6 +587,7 @@ upcall_trace_config_run(struct ovsdb_idl *idl)
         recheck_iface_ids(idl);
     }
     uptrace_engine_run(upcall_trace_engine());
+    upcall_trace_refresh_index();
     ut_status_update(idl);
     if (force_reconfigure) {
         upcall_trace_config_reconfigure(idl);

@@ -439,3 +439,52 @@ TEST_F(UpcallTraceEngineTest, ClosedSessionsAreDroppedUntilTheyCanCapture)
     EXPECT_EQ((Sessions {}), drop_closed({full}));
     EXPECT_EQ(UPTRACE_STATE_EXPIRED, status_of(full).state);
 }
+
+TEST_F(UpcallTraceEngineTest, OnlySessionsThatCanNeverCaptureLeaveTheIndex)
+{
+    uptrace_session *stop = create_session("stop",
+                                           [](uptrace_session_config &c) {
+        c.max_traces = 1;
+        c.mode = UPTRACE_MODE_STOP;
+        c.duration_ms = 1000;
+    });
+    uptrace_session *rate = create_session("rate",
+                                           [](uptrace_session_config &c) {
+        c.max_rate = 1;
+    });
+
+    EXPECT_TRUE(uptrace_session_wants_upcalls(stop));
+    EXPECT_TRUE(uptrace_session_wants_upcalls(rate));
+
+    /* Full in mode=stop: still looked up, to count what it misses. */
+    EXPECT_NE(0u, trace_one(stop));
+    EXPECT_EQ(UPTRACE_STATE_FULL, status_of(stop).state);
+    EXPECT_TRUE(uptrace_session_wants_upcalls(stop));
+
+    /* Waiting for a max-rate token: it will capture again by itself. */
+    EXPECT_NE(0u, trace_one(rate));
+    EXPECT_EQ(0u, trace_one(rate));
+    EXPECT_TRUE(uptrace_session_wants_upcalls(rate));
+
+    /* Expired: nothing but a new configuration lets it capture. */
+    clock_.advance(1000);
+    uptrace_engine_run(engine());
+    EXPECT_EQ(UPTRACE_STATE_EXPIRED, status_of(stop).state);
+    EXPECT_FALSE(uptrace_session_wants_upcalls(stop));
+
+    struct uptrace_session_config c;
+    uptrace_session_config_init(&c);
+    c.name = "stop";
+    c.bridge = "br0";
+    c.max_traces = 1;
+    c.mode = UPTRACE_MODE_STOP;
+    c.duration_ms = 5000;
+    ASSERT_EQ(0, uptrace_session_reconfigure(stop, &c, nullptr));
+    EXPECT_TRUE(uptrace_session_wants_upcalls(stop));
+
+    /* Disabled, or waiting for its bridge: out too. */
+    uptrace_session_set_ready(rate, false, "no bridge br0", nullptr);
+    EXPECT_FALSE(uptrace_session_wants_upcalls(rate));
+    uptrace_session_set_ready(rate, true, nullptr, nullptr);
+    EXPECT_TRUE(uptrace_session_wants_upcalls(rate));
+}
