@@ -1101,6 +1101,7 @@ TEST_F(UpcallTraceRenderTest, GetJson)
     EXPECT_EQ("br0", json["bridge"].string);
     EXPECT_TRUE(json["partial"].boolean);
     EXPECT_FALSE(json["truncated"].boolean);
+    EXPECT_EQ(0, json["n_rounds_lost"].number);
     EXPECT_EQ(2, json["n_rounds"].number);
     ASSERT_EQ(2u, json["rounds"].array.size());
 
@@ -1126,6 +1127,7 @@ TEST_F(UpcallTraceRenderTest, GetJson)
               r1["ufid"].string);
     EXPECT_TRUE(r1["installed"].boolean);
     EXPECT_TRUE(r1["install_reason"].is_null());
+    EXPECT_FALSE(r1["truncated"].boolean);
 
     const JsonValue &r2 = json["rounds"][1];
     EXPECT_EQ(2, r2["index"].number);
