@@ -59,6 +59,7 @@
  *     - <reason>.
  *   Translation failed (<error>), packet is dropped.
  *   UFID: ufid:<uuid> (installed | not installed: <reason>)
+ *   Execute: <why the datapath failed to execute the actions> (if it did)
  *
  *   --- Round 2: ...
  *
@@ -130,6 +131,7 @@
  *       "xlate_error": str|null, "ufid": str|null ("ufid:<uuid>"),
  *       "installed": bool|null, "install_reason": str|null,
  *       "bridge": str, "slow_path": str|null,
+ *       "execute_error": str|null,   (the datapath failed to execute)
  *       "packet_len": int|null, "packet": str|null (hex, its first
  *       options:packet-bytes bytes)}],
  *    "datapath_flows": [...] (upcall-trace-flows.cc)}
@@ -506,6 +508,9 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
             }
         }
         s += '\n';
+        if (!round.execute_error.empty()) {
+            s += "Execute: " + round.execute_error + "\n";
+        }
         if (!round.packet.empty()) {
             s += string_printf("Packet: %zu of %" PRIu64 " bytes kept\n",
                                round.packet.size(), round.packet_len);
@@ -792,6 +797,8 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
                                : round.bridge);
         j.key("slow_path").string_or_null(!round.slow_path.empty(),
                                           round.slow_path);
+        j.key("execute_error").string_or_null(!round.execute_error.empty(),
+                                              round.execute_error);
         if (!round.packet.empty()) {
             j.key("packet_len").unsigned_number(round.packet_len);
             j.key("packet").string(hex(round.packet));

@@ -94,6 +94,8 @@ struct Round {
     bool installed = false;
     std::string install_reason;
     std::string slow_path;      /* ofproto/trace's explanation, or empty. */
+    std::string execute_error;  /* Why the datapath failed to execute the
+                                 * actions, or empty. */
     /* Cut by max-trace-size: its translation and packet maybe, and the
      * blobs whose bit (1 << enum uptrace_blob) is in 'blobs_cut'. */
     bool truncated = false;

@@ -210,7 +210,7 @@ Round::stored_size() const
              + heap_size(translation) + heap_size(path)
              + heap_size(xlate_error) + heap_size(install_reason)
              + heap_size(node_text) + heap_size(slow_path)
-             + heap_size(packet));
+             + heap_size(packet) + heap_size(execute_error));
     if (nodes.capacity()) {
         size += malloc_size(nodes.capacity() * sizeof(TranslationNode));
     }

@@ -381,6 +381,10 @@ void uptrace_capture_set_packet(struct uptrace_capture *, const void *data,
 /* Whether the datapath flow was installed and, if not, why. */
 void uptrace_capture_set_install(struct uptrace_capture *, bool installed,
                                  const char *reason);
+/* Why the datapath failed to execute the round's actions on its packet,
+ * if it did ("the datapath failed to execute the actions (...)"). */
+void uptrace_capture_set_execute_error(struct uptrace_capture *,
+                                       const char *error);
 /* Why the datapath actions send the packets to userspace, as ofproto/trace
  * explains it after "Datapath actions:" (without a final new-line), or NULL
  * if they do not. */
