@@ -103,6 +103,7 @@ struct upcall_trace {
     bool have_wc;
 
     const struct dpif_op *put_op;       /* Kernel datapath's flow "put". */
+    const struct dpif_op *execute_op;   /* Kernel datapath's "execute". */
     enum slow_path_reason slow;
 };
 
@@ -681,8 +682,16 @@ upcall_trace_set_put_op(struct upcall_trace *trace, const struct dpif_op *op)
 }
 
 void
+upcall_trace_set_execute_op(struct upcall_trace *trace,
+                            const struct dpif_op *op)
+{
+    trace->execute_op = op;
+}
+
+void
 upcall_trace_finish(struct upcall_trace **tracep, bool installed,
-                    const char *reason, const struct flow_wildcards *wc)
+                    const char *reason, const struct flow_wildcards *wc,
+                    bool exact)
 {
     struct upcall_trace *trace = *tracep;
     char *msg = NULL;
@@ -705,12 +714,27 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
     }
     uptrace_capture_set_install(trace->capture, installed, reason);
 
-    if (wc || trace->have_wc) {
+    if (trace->execute_op && trace->execute_op->error) {
+        char *error = xasprintf("the datapath failed to execute the actions "
+                                "(%s)",
+                                ovs_strerror(trace->execute_op->error));
+
+        uptrace_capture_set_execute_error(trace->capture, error);
+        free(error);
+    }
+
+    if (wc || trace->have_wc || exact) {
         struct upcall_trace_megaflow_blob megaflow = {
             .flow = trace->initial_flow,
             .wc = wc ? *wc : trace->wc,
         };
 
+        if (exact) {
+            /* As the flow was installed: ukey_create_from_upcall() gives
+             * the kernel no mask, and upcall_cb() the userspace datapath
+             * this exact mask. */
+            flow_wildcards_init_for_packet(&megaflow.wc, trace->upcall_flow);
+        }
         uptrace_capture_set_blob(trace->capture, UPTRACE_BLOB_MEGAFLOW,
                                  &megaflow, sizeof megaflow);
     }

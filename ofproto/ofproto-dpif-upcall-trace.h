@@ -140,13 +140,20 @@ void upcall_trace_xlate_done(struct upcall_trace *, const struct xlate_in *,
  * result says whether the datapath flow was installed. */
 void upcall_trace_set_put_op(struct upcall_trace *, const struct dpif_op *);
 
+/* For the kernel datapath's batched execution: the "execute" operation
+ * whose result says whether the datapath executed the round's actions. */
+void upcall_trace_set_execute_op(struct upcall_trace *,
+                                 const struct dpif_op *);
+
 /* Stores the round: 'installed' says whether a datapath flow was installed
  * for it (for a recorded put operation, only if that operation succeeded),
- * 'reason' why not.  'wc', if nonnull, is the final megaflow mask.  Sets
- * '*tracep' to NULL. */
+ * 'reason' why not.  'wc', if nonnull, is the final megaflow mask.
+ * 'exact' says that megaflows are disabled (upcall/disable-megaflows), so
+ * that the flow installed matches the packet exactly, whatever the mask.
+ * Sets '*tracep' to NULL. */
 void upcall_trace_finish(struct upcall_trace **tracep, bool installed,
                          const char *reason,
-                         const struct flow_wildcards *wc);
+                         const struct flow_wildcards *wc, bool exact);
 
 /* Frees a trace that was not finished.  NULL is allowed. */
 void upcall_trace_abort(struct upcall_trace *);

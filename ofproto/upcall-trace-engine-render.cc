@@ -59,11 +59,16 @@
  *     - <reason>.
  *   Translation failed (<error>), packet is dropped.
  *   UFID: ufid:<uuid> (installed | not installed: <reason>)
+ *   Execute: <why the datapath failed to execute the actions> (if it did)
  *
  *   --- Round 2: ...
  *
  * ", partial" and ", truncated" appear only when they apply; "1 round" is
- * singular.  The blank lines after "Flow" and before "Final flow" are
+ * singular.  A trace that max-trace-size kept from storing some rounds at
+ * all says ", N rounds lost" after ", truncated".  A round cut by
+ * max-trace-size ends its header with ", truncated" and its translation
+ * with "[trace truncated: ...]"; a flow, megaflow or datapath actions it
+ * could not keep show as "<not kept: max-trace-size reached>".  The blank lines after "Flow" and before "Final flow" are
  * ofproto/trace's; they are added unless the translation has them.  The
  * "Translation failed" line appears only after a translation error.  The
  * UFID is printed as Open vSwitch prints ufids; "UFID: none" if the round
@@ -72,7 +77,8 @@
  * upcall/trace/list prints one line per trace, oldest first:
  *
  *   0x1f 12:00:00.123 session=NAME bridge=br0 in_port=p1(1) rounds=2 \
- *       [partial] [truncated] <first flow, cut to 100 characters> -> <actions>
+ *       [partial] [truncated] [rounds_lost=N] \
+ *       <first flow, cut to 100 characters> -> <actions>
  *
  * where <actions> are the last round's datapath actions, or DROP.
  *
@@ -105,23 +111,27 @@
  *      {"id": int, "session": str, "bridge": str, "time_ms": int,
  *       "time": str, "in_port": int, "in_port_name": str|null,
  *       "n_rounds": int, "partial": bool, "truncated": bool,
- *       "flow": str,                 (first round's initial flow)
- *       "actions": str,              (last round's datapath actions)
+ *       "n_rounds_lost": int,
+ *       "flow": str|null,            (first round's initial flow)
+ *       "actions": str|null,         (last round's datapath actions)
  *       "drop": bool}]}              (last round's actions drop)
  *
  * upcall/trace/get:
  *   {"id": int, "session": str, "bridge": str, "partial": bool,
- *    "truncated": bool, "n_rounds": int,
+ *    "truncated": bool, "n_rounds_lost": int, "n_rounds": int,
  *    "rounds": [
  *      {"index": int (from 1), "recirc_id": int, "upcall_type": str,
  *       "in_port": int, "in_port_name": str|null, "datapath": str,
  *       "pmd_id": int|null, "time_ms": int, "time": str,
- *       "flow": str, "translation": str, "final_flow": str,
- *       "final_flow_unchanged": bool, "megaflow": str,
- *       "datapath_actions": str ("drop" if none), "drop": bool,
+ *       "truncated": bool,           (cut by max-trace-size)
+ *       "flow": str|null, "translation": str, "final_flow": str|null,
+ *       "final_flow_unchanged": bool, "megaflow": str|null,
+ *       "datapath_actions": str|null ("drop" if none), "drop": bool,
+ *                                    (null: not kept, max-trace-size)
  *       "xlate_error": str|null, "ufid": str|null ("ufid:<uuid>"),
  *       "installed": bool|null, "install_reason": str|null,
  *       "bridge": str, "slow_path": str|null,
+ *       "execute_error": str|null,   (the datapath failed to execute)
  *       "packet_len": int|null, "packet": str|null (hex, its first
  *       options:packet-bytes bytes)}],
  *    "datapath_flows": [...] (upcall-trace-flows.cc)}
@@ -139,6 +149,10 @@ namespace {
 struct FreeDeleter {
     void operator()(char *p) const { free(p); }
 };
+
+/* What a round cut by max-trace-size shows instead of a blob it could not
+ * keep (null in JSON). */
+const char NOT_KEPT[] = "<not kept: max-trace-size reached>";
 
 std::string
 hex(const std::string &data)
@@ -174,8 +188,13 @@ format_in_port(const Round &round)
  * first flow, so that they format nothing else. */
 struct FormattedActions {
     FormattedActions(const Round &round, const BlobFormatter &formatter)
+        : cut(round.blob_cut(UPTRACE_BLOB_ODP_ACTIONS))
     {
-        if (round.blob(UPTRACE_BLOB_ODP_ACTIONS).empty()) {
+        if (cut) {
+            actions = NOT_KEPT;
+            drop = false;
+            return;
+        } else if (round.blob(UPTRACE_BLOB_ODP_ACTIONS).empty()) {
             actions = "drop";
         } else {
             actions = formatter.format(UPTRACE_BLOB_ODP_ACTIONS, round);
@@ -186,19 +205,29 @@ struct FormattedActions {
         }
     }
 
+    bool cut;                   /* Not kept, for max-trace-size. */
     std::string actions;
     bool drop;
 };
+
+/* Blob 'which' of 'round' formatted, or NOT_KEPT if max-trace-size cut it. */
+std::string
+format_kept(const BlobFormatter &formatter, enum uptrace_blob which,
+            const Round &round)
+{
+    return round.blob_cut(which) ? NOT_KEPT : formatter.format(which, round);
+}
 
 /* What a round's formatted blobs look like, computed once per round. */
 struct FormattedRound : FormattedActions {
     FormattedRound(const Round &round, const BlobFormatter &formatter)
         : FormattedActions(round, formatter),
-          flow(formatter.format(UPTRACE_BLOB_INITIAL_FLOW, round)),
-          final_flow(formatter.format(UPTRACE_BLOB_FINAL_FLOW, round)),
-          final_flow_unchanged(round.blob(UPTRACE_BLOB_FINAL_FLOW)
-                               == round.blob(UPTRACE_BLOB_INITIAL_FLOW)),
-          megaflow(formatter.format(UPTRACE_BLOB_MEGAFLOW, round))
+          flow(format_kept(formatter, UPTRACE_BLOB_INITIAL_FLOW, round)),
+          final_flow(format_kept(formatter, UPTRACE_BLOB_FINAL_FLOW, round)),
+          final_flow_unchanged(!round.blobs_cut
+                               && (round.blob(UPTRACE_BLOB_FINAL_FLOW)
+                                   == round.blob(UPTRACE_BLOB_INITIAL_FLOW))),
+          megaflow(format_kept(formatter, UPTRACE_BLOB_MEGAFLOW, round))
     {
     }
 
@@ -379,8 +408,8 @@ list_text(const std::vector<TraceView> &traces,
     for (const TraceView &trace : traces) {
         const Round &first = *trace.rounds.front();
         FormattedActions last(*trace.rounds.back(), formatter);
-        std::string flow = formatter.format(UPTRACE_BLOB_INITIAL_FLOW,
-                                            first);
+        std::string flow = format_kept(formatter, UPTRACE_BLOB_INITIAL_FLOW,
+                                       first);
         if (flow.size() > MAX_FLOW_LEN) {
             flow = flow.substr(0, MAX_FLOW_LEN - 3) + "...";
         }
@@ -398,6 +427,9 @@ list_text(const std::vector<TraceView> &traces,
         if (trace.truncated) {
             s += " truncated";
         }
+        if (trace.n_rounds_lost) {
+            s += string_printf(" rounds_lost=%" PRIu64, trace.n_rounds_lost);
+        }
         s += " " + flow + " -> " + (last.drop ? "DROP" : last.actions);
         s += '\n';
     }
@@ -411,11 +443,16 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
     const std::string &bridge = (first.bridge.empty() ? trace.bridge
                                  : first.bridge);
     size_t n = trace.rounds.size();
+    std::string lost;
+    if (trace.n_rounds_lost) {
+        lost = string_printf(", %" PRIu64 " round%s lost", trace.n_rounds_lost,
+                             trace.n_rounds_lost == 1 ? "" : "s");
+    }
     std::string s = string_printf(
-        "=== Trace 0x%" PRIx64 " (session %s, bridge %s, %zu round%s%s%s)"
+        "=== Trace 0x%" PRIx64 " (session %s, bridge %s, %zu round%s%s%s%s)"
         " ===\n", trace.id, trace.session.c_str(), bridge.c_str(),
         n, n == 1 ? "" : "s", trace.partial ? ", partial" : "",
-        trace.truncated ? ", truncated" : "");
+        trace.truncated ? ", truncated" : "", lost.c_str());
 
     for (size_t i = 0; i < n; i++) {
         const Round &round = *trace.rounds[i];
@@ -431,11 +468,12 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
             other_bridge = ", bridge=" + round.bridge;
         }
         s += string_printf("--- Round %zu: recirc_id=0x%" PRIx32
-                           ", upcall=%s%s, in_port=%s, %s ---\n",
+                           ", upcall=%s%s, in_port=%s, %s%s ---\n",
                            i + 1, round.recirc_id,
                            round.upcall_type.c_str(), other_bridge.c_str(),
                            format_in_port(round).c_str(),
-                           format_time_iso8601(round.wall_ms).c_str());
+                           format_time_iso8601(round.wall_ms).c_str(),
+                           round.truncated ? ", truncated" : "");
         s += "Flow: " + f.flow + "\n";
         const std::string translation = translation_text(round);
         if (!translation.empty() && translation[0] != '\n') {
@@ -470,6 +508,9 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
             }
         }
         s += '\n';
+        if (!round.execute_error.empty()) {
+            s += "Execute: " + round.execute_error + "\n";
+        }
         if (!round.packet.empty()) {
             s += string_printf("Packet: %zu of %" PRIu64 " bytes kept\n",
                                round.packet.size(), round.packet_len);
@@ -683,9 +724,11 @@ list_json(const std::vector<TraceView> &traces,
         j.key("n_rounds").unsigned_number(trace.rounds.size());
         j.key("partial").boolean(trace.partial);
         j.key("truncated").boolean(trace.truncated);
-        j.key("flow").string(formatter.format(UPTRACE_BLOB_INITIAL_FLOW,
-                                              first));
-        j.key("actions").string(last.actions);
+        j.key("n_rounds_lost").unsigned_number(trace.n_rounds_lost);
+        j.key("flow").string_or_null(
+            !first.blob_cut(UPTRACE_BLOB_INITIAL_FLOW),
+            formatter.format(UPTRACE_BLOB_INITIAL_FLOW, first));
+        j.key("actions").string_or_null(!last.cut, last.actions);
         j.key("drop").boolean(last.drop);
         j.end_object();
     }
@@ -705,6 +748,7 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
                            : first.bridge);
     j.key("partial").boolean(trace.partial);
     j.key("truncated").boolean(trace.truncated);
+    j.key("n_rounds_lost").unsigned_number(trace.n_rounds_lost);
     j.key("n_rounds").unsigned_number(trace.rounds.size());
     j.key("rounds").begin_array();
     for (size_t i = 0; i < trace.rounds.size(); i++) {
@@ -726,12 +770,16 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
         }
         j.key("time_ms").number(round.wall_ms);
         j.key("time").string(format_time_iso8601(round.wall_ms));
-        j.key("flow").string(f.flow);
+        j.key("truncated").boolean(round.truncated);
+        j.key("flow").string_or_null(
+            !round.blob_cut(UPTRACE_BLOB_INITIAL_FLOW), f.flow);
         j.key("translation").string(translation_text(round));
-        j.key("final_flow").string(f.final_flow);
+        j.key("final_flow").string_or_null(
+            !round.blob_cut(UPTRACE_BLOB_FINAL_FLOW), f.final_flow);
         j.key("final_flow_unchanged").boolean(f.final_flow_unchanged);
-        j.key("megaflow").string(f.megaflow);
-        j.key("datapath_actions").string(f.actions);
+        j.key("megaflow").string_or_null(
+            !round.blob_cut(UPTRACE_BLOB_MEGAFLOW), f.megaflow);
+        j.key("datapath_actions").string_or_null(!f.cut, f.actions);
         j.key("drop").boolean(f.drop);
         j.key("xlate_error").string_or_null(round.has_xlate_error,
                                             round.xlate_error);
@@ -749,6 +797,8 @@ trace_json(const TraceView &trace, const BlobFormatter &formatter)
                                : round.bridge);
         j.key("slow_path").string_or_null(!round.slow_path.empty(),
                                           round.slow_path);
+        j.key("execute_error").string_or_null(!round.execute_error.empty(),
+                                              round.execute_error);
         if (!round.packet.empty()) {
             j.key("packet_len").unsigned_number(round.packet_len);
             j.key("packet").string(hex(round.packet));

@@ -68,6 +68,11 @@ struct Round {
     std::array<uint32_t, UPTRACE_N_BLOBS> blob_offset{};
     std::array<uint32_t, UPTRACE_N_BLOBS> blob_size{};
 
+    bool blob_cut(enum uptrace_blob which) const
+    {
+        return blobs_cut & (1u << which);
+    }
+
     std::string_view blob(enum uptrace_blob which) const
     {
         return std::string_view(blob_data).substr(blob_offset[which],
@@ -89,6 +94,12 @@ struct Round {
     bool installed = false;
     std::string install_reason;
     std::string slow_path;      /* ofproto/trace's explanation, or empty. */
+    std::string execute_error;  /* Why the datapath failed to execute the
+                                 * actions, or empty. */
+    /* Cut by max-trace-size: its translation and packet maybe, and the
+     * blobs whose bit (1 << enum uptrace_blob) is in 'blobs_cut'. */
+    bool truncated = false;
+    uint8_t blobs_cut = 0;
     std::string packet;         /* Its first bytes, if a session keeps them. */
     uint64_t packet_len = 0;    /* The packet's length, if 'packet' is kept. */
 
@@ -111,6 +122,7 @@ struct TraceView {
     std::string bridge;         /* The session's bridge when read. */
     bool partial = false;
     bool truncated = false;
+    uint64_t n_rounds_lost = 0; /* Not stored: not even their header fit. */
     std::vector<RoundPtr> rounds;   /* Ordered by 'seq'; never empty. */
 };
 

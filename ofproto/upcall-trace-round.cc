@@ -409,6 +409,15 @@ uptrace_capture_set_install(struct uptrace_capture *capture, bool installed,
 }
 
 void
+uptrace_capture_set_execute_error(struct uptrace_capture *capture,
+                                  const char *error)
+{
+    call_from_c_void([&] {
+        capture->round.execute_error = nonnull(error);
+    });
+}
+
+void
 uptrace_capture_set_slow_path(struct uptrace_capture *capture,
                               const char *explanation)
 {

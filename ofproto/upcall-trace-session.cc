@@ -60,48 +60,33 @@ struct StoredRoundDeleter {
  * (or before a clear) never names another trace. */
 std::atomic<uint64_t> next_trace_id{1};
 
-/* Returns a copy of 'round' whose translation is cut at a line boundary and
- * marked, so that its stored_size() is at most 'budget', or nullptr if not
- * even the marker fits. */
-RoundPtr
-truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size,
-               const std::shared_ptr<EngineShared> &shared)
+/* A string or vector of 'n' bytes takes at most 'n + TRUNCATE_SLACK'
+ * bytes. */
+constexpr uint64_t TRUNCATE_SLACK = 24;
+
+/* Cuts into 'copy' the translation of 'round' so that it takes at most
+ * 'room' bytes: the longest prefix of whole nodes, or of whole lines for a
+ * round captured as text, followed by 'marker'. */
+void
+cut_translation(const Round &round, uint64_t room, const std::string &marker,
+                Round *copy)
 {
-    const std::string marker = string_printf(
-        "[trace truncated: max-trace-size %" PRIu64 " bytes reached]\n",
-        max_trace_size);
-
-    /* What the round costs without its translation. */
-    Round copy(round);
-    std::vector<TranslationNode>().swap(copy.nodes);
-    std::string().swap(copy.node_text);
-    std::string().swap(copy.translation);
-    const uint64_t fixed = copy.stored_size();
-    /* A string or vector of 'n' bytes takes at most 'n + SLACK' bytes. */
-    const uint64_t SLACK = 24;
-    if (budget < fixed + marker.size() + SLACK) {
-        return nullptr;
-    }
-    uint64_t room = budget - fixed - marker.size() - SLACK;
-
     if (!round.nodes.empty()) {
-        /* Keep the longest prefix of whole nodes that fits.  The nodes come
-         * before the text when rendered. */
+        /* The nodes come before the text when rendered. */
         size_t n = 0, text_size = 0;
         for (const TranslationNode &node : round.nodes) {
             uint64_t need = ((n + 1) * sizeof(TranslationNode) + text_size
-                             + node.text_size + 2 * SLACK);
+                             + node.text_size + 2 * TRUNCATE_SLACK);
             if (need > room) {
                 break;
             }
             n++;
             text_size += node.text_size;
         }
-        copy.nodes.assign(round.nodes.begin(), round.nodes.begin() + n);
-        copy.node_text.assign(round.node_text, 0, text_size);
-        copy.translation = marker;
+        copy->nodes.assign(round.nodes.begin(), round.nodes.begin() + n);
+        copy->node_text.assign(round.node_text, 0, text_size);
+        copy->translation = marker;
     } else {
-        /* Keep the longest prefix of whole lines that fits. */
         size_t keep = 0;
         if (room > 0 && !round.translation.empty()) {
             size_t limit = std::min<uint64_t>(room,
@@ -109,18 +94,96 @@ truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size,
             size_t newline = round.translation.rfind('\n', limit - 1);
             keep = newline == std::string::npos ? 0 : newline + 1;
         }
-        copy.translation = round.translation.substr(0, keep) + marker;
-        copy.translation.shrink_to_fit();
+        copy->translation = round.translation.substr(0, keep) + marker;
+        copy->translation.shrink_to_fit();
     }
-    if (copy.stored_size() > budget) {
-        /* The allocator rounded more than SLACK: keep only the marker. */
-        std::vector<TranslationNode>().swap(copy.nodes);
-        std::string().swap(copy.node_text);
-        copy.translation = marker;
-        copy.translation.shrink_to_fit();
-        if (copy.stored_size() > budget) {
-            return nullptr;
+}
+
+/* Keeps in 'copy' only the blobs of 'round' that fit in 'budget', most
+ * useful first, and marks the others cut. */
+void
+cut_blobs(const Round &round, uint64_t budget, Round *copy)
+{
+    static const enum uptrace_blob order[] = {
+        UPTRACE_BLOB_INITIAL_FLOW, UPTRACE_BLOB_ODP_ACTIONS,
+        UPTRACE_BLOB_MEGAFLOW, UPTRACE_BLOB_FINAL_FLOW,
+    };
+
+    std::string().swap(copy->blob_data);
+    copy->blob_offset.fill(0);
+    copy->blob_size.fill(0);
+    const uint64_t base = copy->stored_size();
+    std::string data;
+    for (enum uptrace_blob which : order) {
+        std::string_view blob = round.blob(which);
+        if (blob.empty()) {
+            continue;
         }
+        uint64_t n = data.size() + blob.size();
+        if (base + malloc_size(n + 1) + TRUNCATE_SLACK <= budget) {
+            copy->blob_offset[which] = data.size();
+            copy->blob_size[which] = blob.size();
+            data.append(blob);
+        } else {
+            copy->blobs_cut |= 1u << which;
+        }
+    }
+    copy->blob_data = std::move(data);
+    copy->blob_data.shrink_to_fit();
+}
+
+/* Returns a copy of 'round' cut and marked so that its stored_size() is at
+ * most 'budget': first its translation, at a node or line boundary, then its
+ * packet; if even its flows and datapath actions do not fit, only the round
+ * itself (where, when, UFID, install outcome) and the blobs that fit.
+ * Returns nullptr if not even that fits, unless 'first': a trace's first
+ * round is always stored, so that no trace is ever empty. */
+RoundPtr
+truncate_round(const Round &round, uint64_t budget, uint64_t max_trace_size,
+               bool first, const std::shared_ptr<EngineShared> &shared)
+{
+    const std::string marker = string_printf(
+        "[trace truncated: max-trace-size %" PRIu64 " bytes reached]\n",
+        max_trace_size);
+
+    /* What the round costs without its translation and packet. */
+    Round copy(round);
+    copy.truncated = true;
+    std::vector<TranslationNode>().swap(copy.nodes);
+    std::string().swap(copy.node_text);
+    std::string().swap(copy.translation);
+    std::string().swap(copy.packet);
+    const uint64_t fixed = copy.stored_size();
+
+    if (budget >= fixed + marker.size() + TRUNCATE_SLACK) {
+        uint64_t room = budget - fixed - marker.size() - TRUNCATE_SLACK;
+        cut_translation(round, room, marker, &copy);
+
+        /* What is left goes to the packet's first bytes: what the pipeline
+         * did matters more than the bytes it did it to. */
+        uint64_t used = copy.stored_size();
+        if (!round.packet.empty() && used + 2 * TRUNCATE_SLACK < budget) {
+            size_t n = std::min<uint64_t>(round.packet.size(),
+                                          budget - used
+                                          - 2 * TRUNCATE_SLACK);
+            copy.packet.assign(round.packet, 0, n);
+            copy.packet.shrink_to_fit();
+        }
+        if (copy.stored_size() <= budget) {
+            return make_stored_round(std::move(copy), shared);
+        }
+    }
+
+    /* Not even the flows fit, or the allocator rounded more than the
+     * slack: the marker and the blobs that fit. */
+    std::vector<TranslationNode>().swap(copy.nodes);
+    std::string().swap(copy.node_text);
+    std::string().swap(copy.packet);
+    copy.translation = marker;
+    copy.translation.shrink_to_fit();
+    cut_blobs(round, budget, &copy);
+    if (copy.stored_size() > budget && !first) {
+        return nullptr;
     }
     return make_stored_round(std::move(copy), shared);
 }
@@ -147,7 +210,7 @@ Round::stored_size() const
              + heap_size(translation) + heap_size(path)
              + heap_size(xlate_error) + heap_size(install_reason)
              + heap_size(node_text) + heap_size(slow_path)
-             + heap_size(packet));
+             + heap_size(packet) + heap_size(execute_error));
     if (nodes.capacity()) {
         size += malloc_size(nodes.capacity() * sizeof(TranslationNode));
     }
@@ -349,13 +412,17 @@ uptrace_session::store_round(uint64_t id, const RoundPtr &round)
     uint64_t max = config_.max_trace_size;
     if (max && trace.size + size > max) {
         uint64_t budget = max > trace.size ? max - trace.size : 0;
-        stored = truncate_round(*round, budget, max, shared_);
+        stored = truncate_round(*round, budget, max, trace.rounds.empty(),
+                                shared_);
         if (!trace.truncated) {
             trace.truncated = true;
             n_truncated_++;
         }
         generation_++;
         if (!stored) {
+            /* Not even its header fits: the trace says a round is
+             * missing. */
+            trace.n_rounds_lost++;
             return;
         }
         size = stored->stored_size();
@@ -729,6 +796,7 @@ uptrace_session::make_view(uint64_t id, const Trace &trace,
     view.bridge = bridge;
     view.partial = trace.partial;
     view.truncated = trace.truncated;
+    view.n_rounds_lost = trace.n_rounds_lost;
     view.rounds = trace.rounds;
     return view;
 }

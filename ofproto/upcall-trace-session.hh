@@ -73,6 +73,7 @@ struct Trace {
 
     bool partial;
     bool truncated = false;
+    uint64_t n_rounds_lost = 0; /* Not stored for max-trace-size. */
     int64_t last_monotonic_ms;  /* Capture time of the newest round. */
     uint64_t size = 0;          /* Sum of the rounds' stored_size(). */
     std::vector<RoundPtr> rounds;   /* Ordered by Round::seq. */

@@ -143,6 +143,14 @@ enum uptrace_mode {
 #define UPTRACE_MAX_TRACES_DEFAULT 64
 #define UPTRACE_PACKET_BYTES_MAX 65535
 
+/* The smallest max_trace_size that ovs-vswitchd accepts: one round of
+ * Open vSwitch's flows (two flows and a megaflow, about 2.7 kB on x86-64),
+ * the round itself and short datapath actions, cut only in its translation
+ * and packet.  The engine itself takes any size (its tests use small
+ * blobs). */
+#define UPTRACE_MAX_TRACE_SIZE_MIN 4096
+#define UPTRACE_MAX_TRACE_SIZE_MAX 1073741824
+
 struct uptrace_session_config {
     const char *name;           /* Unique among sessions.  Required. */
     const char *bridge;         /* Bridge name.  Required. */
@@ -152,7 +160,15 @@ struct uptrace_session_config {
     int64_t retention_ms;       /* Drop traces older than this; 0: never. */
     enum uptrace_mode mode;
     uint32_t max_rate;          /* New traces per second; 0: unlimited. */
-    uint64_t max_trace_size;    /* Bytes per trace; 0: unlimited. */
+    uint64_t max_trace_size;    /* Bytes per trace; 0: unlimited.  A round
+                                 * that does not fit is cut and marked
+                                 * (translation, packet, then blobs); one
+                                 * whose header alone does not fit is not
+                                 * stored and counted in its trace, except
+                                 * a trace's first round, always stored, so
+                                 * that no trace is empty: at least
+                                 * UPTRACE_MAX_TRACE_SIZE_MIN keeps it
+                                 * within the bound. */
     int64_t duration_ms;        /* Session expires after this; 0: never. */
     uint32_t packet_bytes;      /* Bytes of each round's packet kept, at most
                                  * UPTRACE_PACKET_BYTES_MAX; 0: none. */
@@ -373,6 +389,10 @@ void uptrace_capture_set_packet(struct uptrace_capture *, const void *data,
 /* Whether the datapath flow was installed and, if not, why. */
 void uptrace_capture_set_install(struct uptrace_capture *, bool installed,
                                  const char *reason);
+/* Why the datapath failed to execute the round's actions on its packet,
+ * if it did ("the datapath failed to execute the actions (...)"). */
+void uptrace_capture_set_execute_error(struct uptrace_capture *,
+                                       const char *error);
 /* Why the datapath actions send the packets to userspace, as ofproto/trace
  * explains it after "Datapath actions:" (without a final new-line), or NULL
  * if they do not. */

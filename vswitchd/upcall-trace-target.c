@@ -44,8 +44,6 @@
 #define RETENTION_MAX_S 31536000            /* One year. */
 #define DURATION_MAX_S 31536000             /* One year. */
 #define MAX_RATE_MAX UINT32_MAX
-#define MAX_TRACE_SIZE_MIN 1024
-#define MAX_TRACE_SIZE_MAX (1024 * 1024 * 1024)
 
 /* Port rows by name, to resolve a Port name into its interfaces. */
 static struct ovsdb_idl_index *port_by_name;
@@ -448,8 +446,10 @@ parse_options(const struct ovsrec_upcall_trace *cfg,
             error = parse_option_uint(key, value, 1, MAX_RATE_MAX, &x);
             config->max_rate = x;
         } else if (!strcmp(key, "max-trace-size")) {
-            error = parse_option_uint(key, value, MAX_TRACE_SIZE_MIN,
-                                      MAX_TRACE_SIZE_MAX, &x);
+            /* Below the minimum, not even one round would fit whole but
+             * for its translation: refused, the error names the minimum. */
+            error = parse_option_uint(key, value, UPTRACE_MAX_TRACE_SIZE_MIN,
+                                      UPTRACE_MAX_TRACE_SIZE_MAX, &x);
             config->max_trace_size = x;
         } else if (!strcmp(key, "packet-bytes")) {
             error = parse_option_uint(key, value, 0, UPTRACE_PACKET_BYTES_MAX,

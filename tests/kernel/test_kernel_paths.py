@@ -88,8 +88,30 @@ def test_flow_refused_by_the_kernel(kovs, no_module_autoload):
     # Indeed not in the kernel.
     assert not [f for f in ovs.dp_flows() if "helper=tftp" in f
                 or "alg=tftp" in f], ovs.dp_flows()
+    # The packet was not executed either: the round says so.
+    assert r1["execute_error"] is None, r1
+    assert r2["execute_error"] == \
+        "the datapath failed to execute the actions (Invalid argument)", r2
     text = ovs.appctl("upcall/trace/get", str(traces[0]["id"]))
     assert "not installed: the datapath refused the flow" in text, text
+    assert ("\nExecute: the datapath failed to execute the actions "
+            "(Invalid argument)\n") in text, text
+
+
+def test_disabled_megaflows_record_the_exact_flow(kovs):
+    ovs = kovs
+    # ukey_create_from_upcall() gives the kernel no mask: the flow matches
+    # every field of the packet, not xlate's wildcards ("ip,in_port=1,
+    # nw_frag=no" for the first round of this pipeline).
+    ovs.appctl("upcall/disable-megaflows")
+    create_session(ovs, "exact", "udp", ovs.p1)
+    send_udp(ovs, [7301])
+    traces = wait_traces(ovs, "exact", 1, rounds=2)
+    for r in traces[0]["rounds"]:
+        assert r["installed"] is True, r
+        for field in ("udp", "nw_src=", "nw_dst=%s" % NS2_IP, "tp_dst=7301",
+                      "nw_ttl=", "dl_src="):
+            assert field in r["megaflow"], r
 
 
 def test_upcall_while_the_flow_limit_is_reached(kovs):

@@ -190,6 +190,16 @@ def test_start_json_default_names_and_duplicates(br0):
         "stopped": ["br0-1", "br0-2"]}
 
 
+def test_start_refuses_a_max_trace_size_below_one_round(br0):
+    ovs = br0
+    r = fails(ovs, "start", "br0", "--max-trace-size", "4095")
+    assert r.err.endswith(
+        "--max-trace-size must be between 4096 and 1073741824\n"), r.err
+    assert ovs.vsctl("list", "Upcall_Trace") == ""
+    r = ok(ovs, "start", "br0", "--max-trace-size", "4096", "--json")
+    assert r.json()["state"] == "active"
+
+
 def test_missing_bridge_or_port_fails(br0):
     """A mistyped bridge or port is an error, and leaves no row behind."""
     ovs = br0

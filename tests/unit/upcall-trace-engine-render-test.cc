@@ -513,6 +513,7 @@ struct RoundSpec {
     uint32_t pmd_id = UINT32_MAX;
     const char *bridge = nullptr;       /* The round's, if not br0. */
     const char *slow_path = nullptr;
+    const char *execute_error = nullptr;
 };
 
 class UpcallTraceRenderTest : public ::testing::Test {
@@ -576,6 +577,9 @@ protected:
         }
         if (r.slow_path) {
             uptrace_capture_set_slow_path(capture, r.slow_path);
+        }
+        if (r.execute_error) {
+            uptrace_capture_set_execute_error(capture, r.execute_error);
         }
     }
 
@@ -1090,6 +1094,36 @@ TEST_F(UpcallTraceRenderTest, ListJson)
     EXPECT_TRUE(t["drop"].boolean);
 }
 
+/* A round whose actions the datapath failed to execute says so after its
+ * UFID, as the install outcome says why a flow was refused. */
+TEST_F(UpcallTraceRenderTest, FailedExecuteRecorded)
+{
+    uptrace_session *s = create_session("exec");
+    std::vector<RoundSpec> rounds = two_rounds();
+    rounds[1].xlate_error = nullptr;
+    rounds[1].actions = "ct(commit,zone=1,helper=tftp),2";
+    rounds[1].installed = false;
+    rounds[1].install_reason = "the datapath refused the flow "
+                               "(Invalid argument)";
+    rounds[1].execute_error = "the datapath failed to execute the actions "
+                              "(Invalid argument)";
+    uint64_t id = store_trace(s, rounds);
+
+    std::string text = get(id);
+    EXPECT_NE(std::string::npos,
+              text.find("UFID: none (not installed: the datapath refused "
+                        "the flow (Invalid argument))\n"
+                        "Execute: the datapath failed to execute the "
+                        "actions (Invalid argument)\n"))
+        << text;
+    EXPECT_EQ(text.find("Execute: "), text.rfind("Execute: ")) << text;
+
+    JsonValue json = parse_json(get(id, UPTRACE_FORMAT_JSON));
+    EXPECT_TRUE(json["rounds"][0]["execute_error"].is_null());
+    EXPECT_EQ(std::string(rounds[1].execute_error),
+              json["rounds"][1]["execute_error"].string);
+}
+
 TEST_F(UpcallTraceRenderTest, GetJson)
 {
     uptrace_session *s = create_session("web");
@@ -1101,6 +1135,7 @@ TEST_F(UpcallTraceRenderTest, GetJson)
     EXPECT_EQ("br0", json["bridge"].string);
     EXPECT_TRUE(json["partial"].boolean);
     EXPECT_FALSE(json["truncated"].boolean);
+    EXPECT_EQ(0, json["n_rounds_lost"].number);
     EXPECT_EQ(2, json["n_rounds"].number);
     ASSERT_EQ(2u, json["rounds"].array.size());
 
@@ -1126,6 +1161,8 @@ TEST_F(UpcallTraceRenderTest, GetJson)
               r1["ufid"].string);
     EXPECT_TRUE(r1["installed"].boolean);
     EXPECT_TRUE(r1["install_reason"].is_null());
+    EXPECT_TRUE(r1["execute_error"].is_null());
+    EXPECT_FALSE(r1["truncated"].boolean);
 
     const JsonValue &r2 = json["rounds"][1];
     EXPECT_EQ(2, r2["index"].number);

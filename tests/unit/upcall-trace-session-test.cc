@@ -292,6 +292,125 @@ TEST_F(UpcallTraceEngineTest, TruncationCutsAtLineBoundary)
     EXPECT_EQ(2u, status_of(s).n_truncated);
 }
 
+/* However small max-trace-size is (ovs-vswitchd refuses less than
+ * UPTRACE_MAX_TRACE_SIZE_MIN, the engine takes anything), a trace that is
+ * counted can be read: its first round is kept, cut to the round itself,
+ * and a later round that does not fit at all is counted as lost. */
+TEST_F(UpcallTraceEngineTest, TruncationNeverLeavesATraceEmpty)
+{
+    const std::string flow(700, 'f');
+    for (enum uptrace_mode mode : {UPTRACE_MODE_CIRCULAR, UPTRACE_MODE_STOP}) {
+        std::string name = mode == UPTRACE_MODE_STOP ? "stop" : "circular";
+        uptrace_session *s = create_session(name.c_str(), [mode](
+                                                uptrace_session_config &c) {
+            c.max_trace_size = 100;
+            c.mode = mode;
+            c.max_traces = 1;
+        });
+        uptrace_capture *capture = begin({s});
+        ASSERT_TRUE(capture);
+        expect_recirc(capture, 7, fingerprint(7, 7));
+        fill(capture, flow, "2");
+        uptrace_capture_commit(capture);
+        capture = resume(7, fingerprint(7, 7));
+        ASSERT_TRUE(capture);
+        fill(capture, flow, "2");
+        uptrace_capture_commit(capture);
+
+        Status st = status_of(s);
+        EXPECT_EQ(1u, st.n_traces);
+        EXPECT_EQ(1u, st.n_truncated);
+        EXPECT_EQ(mode == UPTRACE_MODE_STOP ? UPTRACE_STATE_FULL
+                  : UPTRACE_STATE_ACTIVE, st.state);
+        ASSERT_TRUE(exists(st.last_trace_id));
+        std::string text = get(st.last_trace_id);
+        EXPECT_NE(std::string::npos,
+                  text.find("(session " + name + ", bridge br0, 1 round, "
+                            "truncated, 1 round lost) ===\n"))
+            << text;
+        EXPECT_NE(std::string::npos, text.find(", truncated ---\n")) << text;
+        EXPECT_NE(std::string::npos,
+                  text.find("[trace truncated: max-trace-size 100 bytes "
+                            "reached]\n"))
+            << text;
+        EXPECT_NE(std::string::npos,
+                  text.find("Flow: <not kept: max-trace-size reached>\n"))
+            << text;
+        EXPECT_NE(std::string::npos, list(name.c_str()).find(
+                      " truncated rounds_lost=1 <not kept: max-trace-size "
+                      "reached> -> <not kept: max-trace-size reached>\n"))
+            << list(name.c_str());
+
+        std::string json = get(st.last_trace_id, UPTRACE_FORMAT_JSON);
+        EXPECT_NE(std::string::npos, json.find("\"n_rounds_lost\":1,"))
+            << json;
+        EXPECT_NE(std::string::npos, json.find("\"flow\":null,")) << json;
+        EXPECT_NE(std::string::npos,
+                  json.find("\"datapath_actions\":null,")) << json;
+    }
+}
+
+/* A later round with room for its header and some of its blobs keeps the
+ * most useful of them, the flow first, and marks the others. */
+TEST_F(UpcallTraceEngineTest, TruncationKeepsTheBlobsThatFit)
+{
+    /* What a small round costs. */
+    uptrace_session *probe = create_session("probe");
+    uptrace_capture *capture = begin({probe});
+    ASSERT_TRUE(capture);
+    uint64_t empty_trace = status_of(probe).bytes;
+    fill(capture);
+    uptrace_capture_commit(capture);
+    uint64_t small_round = status_of(probe).bytes - empty_trace;
+
+    /* Room, after a small first round, for a small round and a bit more
+     * than a 1000-byte flow, not for its actions too. */
+    const std::string flow(1000, 'f'), actions(1000, 'a');
+    uint64_t max = 2 * small_round + 1500;
+    uptrace_session *s = create_session("s", [max](uptrace_session_config
+                                                    &c) {
+        c.max_trace_size = max;
+    });
+    capture = begin({s});
+    ASSERT_TRUE(capture);
+    expect_recirc(capture, 8, fingerprint(8, 8));
+    fill(capture);
+    uptrace_capture_commit(capture);
+    uint64_t id = status_of(s).last_trace_id;
+    capture = resume(8, fingerprint(8, 8));
+    ASSERT_TRUE(capture);
+    fill(capture, flow, actions);
+    uptrace_capture_commit(capture);
+
+    Status st = status_of(s);
+    EXPECT_EQ(1u, st.n_truncated);
+    EXPECT_LE(st.bytes - empty_trace, max);
+    std::string text = get(id);
+    EXPECT_NE(std::string::npos, text.find("2 rounds, truncated) ===\n"))
+        << text;
+    size_t round2 = text.find("--- Round 2: ");
+    ASSERT_NE(std::string::npos, round2) << text;
+    /* The first round is whole. */
+    EXPECT_EQ(std::string::npos,
+              text.substr(0, round2).find("truncated ---")) << text;
+    std::string second = text.substr(round2);
+    EXPECT_NE(std::string::npos, second.find(", truncated ---\n")) << text;
+    /* The flow, in hex without a formatter. */
+    EXPECT_NE(std::string::npos, second.find("Flow: 666666")) << text;
+    EXPECT_NE(std::string::npos,
+              second.find("Final flow: <not kept: max-trace-size reached>\n"
+                          "Megaflow: <not kept: max-trace-size reached>\n"
+                          "Datapath actions: <not kept: max-trace-size "
+                          "reached>\n"))
+        << text;
+
+    std::string json = get(id, UPTRACE_FORMAT_JSON);
+    EXPECT_NE(std::string::npos, json.find("\"megaflow\":null,")) << json;
+    EXPECT_NE(std::string::npos, json.find("\"n_rounds_lost\":0,")) << json;
+    EXPECT_NE(std::string::npos, json.find("\"truncated\":false,")) << json;
+    EXPECT_NE(std::string::npos, json.find("\"truncated\":true,")) << json;
+}
+
 /* Ids. */
 
 /* A round captured as a tree keeps the whole nodes that fit, then the
