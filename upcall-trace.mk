@@ -35,6 +35,8 @@ ofproto_libofproto_la_SOURCES += \
 	$(UPCALL_TRACE_ENGINE_HDRS) \
 	ofproto/upcall-trace-blob.c \
 	ofproto/upcall-trace-blob.h \
+	ofproto/upcall-trace-grouping.c \
+	ofproto/upcall-trace-grouping.h \
 	ofproto/upcall-trace-index.c \
 	ofproto/upcall-trace-index.h \
 	ofproto/upcall-trace-purge.c \
