@@ -45,6 +45,7 @@
 #include "unixctl.h"
 #include "upcall-trace.h"
 #include "upcall-trace-blob.h"
+#include "upcall-trace-grouping.h"
 #include "upcall-trace-index.h"
 #include "upcall-trace-purge.h"
 #include "upcall-trace-rules.h"
@@ -57,8 +58,6 @@ VLOG_DEFINE_THIS_MODULE(upcall_trace);
 
 /* Matching sessions skipped because they could not start a trace. */
 COVERAGE_DEFINE(upcall_trace_closed);
-/* Packets whose payload was hashed to link recirculation rounds. */
-COVERAGE_DEFINE(upcall_trace_payload_hash);
 /* Index rebuilds because a session stopped or resumed capturing. */
 COVERAGE_DEFINE(upcall_trace_index_refresh);
 
@@ -284,141 +283,6 @@ upcall_trace_get_memory_usage(struct simap *usage)
     }
 }
 
-/* Identifying a packet across recirculation.
- *
- * A recirculation id is shared by every packet whose translation froze the
- * same state, so it does not identify a packet.  What does is what neither
- * connection tracking nor NAT changes: the input port, the IP
- * identification and length, the TCP sequence numbers and the L4 payload.
- * The addresses and ports are compared too, unless the recirculated packet
- * says it went through NAT. */
-
-static void
-fingerprint_tuple(const struct flow *flow, struct uptrace_fingerprint *fp)
-{
-    uint32_t h = hash_int(flow->nw_proto, 0);
-
-    if (flow->dl_type == htons(ETH_TYPE_IP)) {
-        h = hash_int((OVS_FORCE uint32_t) flow->nw_src, h);
-        h = hash_int((OVS_FORCE uint32_t) flow->nw_dst, h);
-    } else if (flow->dl_type == htons(ETH_TYPE_IPV6)) {
-        h = hash_bytes(&flow->ipv6_src, sizeof flow->ipv6_src, h);
-        h = hash_bytes(&flow->ipv6_dst, sizeof flow->ipv6_dst, h);
-    }
-    h = hash_int(((OVS_FORCE uint32_t) flow->tp_src << 16)
-                 | (OVS_FORCE uint32_t) flow->tp_dst, h);
-    fp->tuple = h;
-}
-
-static void
-fingerprint_packet(const struct flow *upcall_flow,
-                   const struct dp_packet *packet,
-                   struct uptrace_fingerprint *fp)
-{
-    const uint8_t *l4 = dp_packet_l4(packet);
-    uint32_t h = hash_int(odp_to_u32(upcall_flow->in_port.odp_port), 0);
-    size_t skip = 0;
-
-    COVERAGE_INC(upcall_trace_payload_hash);
-
-    if (upcall_flow->dl_type == htons(ETH_TYPE_IP)) {
-        const struct ip_header *ip = dp_packet_l3(packet);
-
-        if (ip && dp_packet_l3_size(packet) >= IP_HEADER_LEN) {
-            h = hash_int(((uint32_t) ntohs(ip->ip_id) << 16)
-                         | ntohs(ip->ip_tot_len), h);
-        }
-    } else if (upcall_flow->dl_type == htons(ETH_TYPE_IPV6)) {
-        const struct ovs_16aligned_ip6_hdr *ip6 = dp_packet_l3(packet);
-
-        if (ip6 && dp_packet_l3_size(packet) >= sizeof *ip6) {
-            h = hash_int(ntohs(ip6->ip6_plen), h);
-        }
-    }
-
-    if (l4) {
-        size_t l4_size = dp_packet_l4_size(packet);
-
-        switch (upcall_flow->nw_proto) {
-        case IPPROTO_TCP:
-            if (l4_size >= TCP_HEADER_LEN) {
-                const struct tcp_header *tcp = (const void *) l4;
-
-                /* Sequence and acknowledgement numbers. */
-                h = hash_bytes(l4 + 4, 8, h);
-                skip = TCP_OFFSET(tcp->tcp_ctl) * 4;
-            }
-            break;
-        case IPPROTO_UDP:
-        case IPPROTO_ICMP:
-        case IPPROTO_ICMPV6:
-            /* Ports, ICMP ids and checksums are rewritten by NAT. */
-            skip = 8;
-            break;
-        default:
-            break;
-        }
-        if (l4_size > skip) {
-            h = hash_bytes(l4 + skip, l4_size - skip, h);
-        }
-    } else if (dp_packet_l3(packet)) {
-        h = hash_bytes(dp_packet_l3(packet), dp_packet_l3_size(packet), h);
-    }
-    fp->invariant = h;
-}
-
-/* Collects the recirculation ids in datapath 'actions', also inside nested
- * action lists. */
-static void
-collect_recirc_ids(const struct nlattr *actions, size_t actions_len,
-                   uint32_t ids[], size_t *n, size_t max)
-{
-    const struct nlattr *a;
-    size_t left;
-
-    NL_ATTR_FOR_EACH_UNSAFE (a, left, actions, actions_len) {
-        const struct nlattr *nested;
-        size_t nested_left;
-
-        switch (nl_attr_type(a)) {
-        case OVS_ACTION_ATTR_RECIRC:
-            if (*n < max) {
-                ids[(*n)++] = nl_attr_get_u32(a);
-            }
-            break;
-
-        case OVS_ACTION_ATTR_CLONE:
-            collect_recirc_ids(nl_attr_get(a), nl_attr_get_size(a),
-                               ids, n, max);
-            break;
-
-        case OVS_ACTION_ATTR_SAMPLE:
-        case OVS_ACTION_ATTR_CHECK_PKT_LEN:
-        case OVS_ACTION_ATTR_DEC_TTL:
-            /* Each holds its action lists as nested attributes. */
-            NL_NESTED_FOR_EACH_UNSAFE (nested, nested_left, a) {
-                uint16_t type = nl_attr_type(nested);
-
-                if ((nl_attr_type(a) == OVS_ACTION_ATTR_SAMPLE
-                     && type == OVS_SAMPLE_ATTR_ACTIONS)
-                    || (nl_attr_type(a) == OVS_ACTION_ATTR_CHECK_PKT_LEN
-                        && (type == OVS_CHECK_PKT_LEN_ATTR_ACTIONS_IF_GREATER
-                            || type
-                               == OVS_CHECK_PKT_LEN_ATTR_ACTIONS_IF_LESS_EQUAL))
-                    || (nl_attr_type(a) == OVS_ACTION_ATTR_DEC_TTL
-                        && type == OVS_DEC_TTL_ATTR_ACTION)) {
-                    collect_recirc_ids(nl_attr_get(nested),
-                                       nl_attr_get_size(nested), ids, n, max);
-                }
-            }
-            break;
-
-        default:
-            break;
-        }
-    }
-}
-
 /* The upcall path. */
 
 /* Stores in '*flow' the flow at the start of the thawed round that 'xin'
@@ -529,10 +393,10 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
 
         /* The addresses first: the payload is hashed only if a traced
          * packet with this tuple (or any, after NAT) is waiting. */
-        fingerprint_tuple(flow, &fp);
+        upcall_trace_fingerprint_tuple(flow, &fp);
         fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
         if (uptrace_engine_expects_tuple(engine, flow->recirc_id, &fp)) {
-            fingerprint_packet(flow, packet, &fp);
+            upcall_trace_fingerprint_packet(flow, packet, &fp);
             capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
                                                &info);
         }
@@ -574,6 +438,7 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
      * as ofproto/trace does by default. */
     xin->names = false;
     upcall_trace_rules_begin(xin);
+    upcall_trace_grouping_begin(xin, flow);
     return trace;
 }
 
@@ -659,20 +524,8 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
 
     /* The datapath may recirculate the packet before this round is stored,
      * and another thread may handle that upcall: expect it now. */
-    uint32_t ids[8];
-    size_t n_ids = 0;
-    collect_recirc_ids(odp_actions->data, odp_actions->size,
-                       ids, &n_ids, ARRAY_SIZE(ids));
-    if (n_ids) {
-        struct uptrace_fingerprint fp;
-
-        fingerprint_packet(trace->upcall_flow, trace->packet, &fp);
-        fingerprint_tuple(&xin->flow, &fp);
-        fp.nat = false;
-        for (size_t i = 0; i < n_ids; i++) {
-            uptrace_capture_expect_recirc(capture, ids[i], &fp);
-        }
-    }
+    upcall_trace_expect_rounds(capture, xin, trace->upcall_flow,
+                               trace->packet, &xin->flow, odp_actions);
 }
 
 void
@@ -751,6 +604,7 @@ void
 upcall_trace_abort(struct upcall_trace *trace)
 {
     if (trace) {
+        upcall_trace_grouping_end();
         if (!trace->nodes_taken) {
             upcall_trace_rules_end();
             oftrace_node_list_destroy(&trace->nodes);

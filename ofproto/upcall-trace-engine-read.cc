@@ -90,6 +90,26 @@ with_flow_lives(std::string rendered, const TraceView &trace,
     return rendered;
 }
 
+/* Adds to 'rendered' the rounds that trace 'trace' expected and never got:
+ * text after the rounds, or a "missing_rounds" array in the JSON object. */
+std::string
+with_missed_rounds(std::string rendered, const TraceView &trace,
+                   const ExpectationTable &expectations,
+                   enum uptrace_format format)
+{
+    bool json = format == UPTRACE_FORMAT_JSON;
+    std::string missed = expectations.render_missed(trace.id, json);
+    if (json) {
+        size_t end = rendered.find_last_of('}');
+        if (end != std::string::npos) {
+            rendered.insert(end, ",\"missing_rounds\":" + missed);
+        }
+    } else {
+        rendered += missed;
+    }
+    return rendered;
+}
+
 /* Copies the stored traces of 'session', or of every session if it is
  * null, into '*traces' for formatting outside any lock.  Returns 0, or
  * ENOENT with a message in '*errp' for an unknown session. */
@@ -225,11 +245,15 @@ uptrace_engine_get(struct uptrace_engine *engine, uint64_t id,
     return call_from_c_errno(errp, [&] {
         int64_t now = engine->clock().monotonic_ms();
         TraceView trace;
+        /* So that a round that is overdue is reported as missing now. */
+        engine->expectations().purge_expired(now);
         for (const SessionPtr &session : engine->sessions()) {
             if (session->find_trace(id, now, &trace)) {
                 return reply(with_flow_lives(
-                                 render_trace(trace, engine->formatter(),
-                                              format),
+                                 with_missed_rounds(
+                                     render_trace(trace, engine->formatter(),
+                                                  format),
+                                     trace, engine->expectations(), format),
                                  trace, engine->flows(), format), outp);
             }
         }

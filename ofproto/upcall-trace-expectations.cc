@@ -18,6 +18,10 @@
 
 #include "upcall-trace-expectations.hh"
 
+#include <inttypes.h>
+
+#include "upcall-trace-engine.hh"
+
 /* Recirculation expectations: see upcall-trace-expectations.hh. */
 
 namespace uptrace {
@@ -36,7 +40,8 @@ ExpectationTable::expects_tuple(uint32_t recirc_id, uint64_t tuple,
          it != shard.by_key.end() && it->first.first == recirc_id; ++it) {
         auto entry = shard.by_seq.find(it->second);
         if (entry != shard.by_seq.end()
-            && (nat || entry->second.tuple == tuple)) {
+            && (nat || entry->second.any_tuple
+                || entry->second.tuple == tuple)) {
             return true;
         }
     }
@@ -60,6 +65,7 @@ ExpectationTable::add(uint32_t recirc_id, const struct uptrace_fingerprint &fp,
         entry.recirc_id = recirc_id;
         entry.invariant = fp.invariant;
         entry.tuple = fp.tuple;
+        entry.any_tuple = fp.nat;
         entry.deadline_ms = now_ms + ttl_ms_;
         entry.targets = std::move(targets);
         shard.by_seq.emplace(seq, std::move(entry));
@@ -97,7 +103,8 @@ ExpectationTable::claim(uint32_t recirc_id,
             || is_expired(entry->second, now_ms)) {
             continue;
         }
-        if (fp.nat || entry->second.tuple == fp.tuple) {
+        if (fp.nat || entry->second.any_tuple
+            || entry->second.tuple == fp.tuple) {
             *targets = std::move(entry->second.targets);
             erase_locked(shard, entry);
             return true;
@@ -145,6 +152,7 @@ ExpectationTable::purge_expired_locked(Shard &shard, int64_t now_ms)
     size_t n = 0;
     while (!shard.by_seq.empty()
            && is_expired(shard.by_seq.begin()->second, now_ms)) {
+        note_missed(shard.by_seq.begin()->second, false);
         erase_locked(shard, shard.by_seq.begin());
         n++;
     }
@@ -172,12 +180,59 @@ ExpectationTable::drop_oldest()
         MutexGuard guard(&oldest->mutex);
         if (!oldest->by_seq.empty()
             && oldest->by_seq.begin()->first == oldest_seq) {
+            note_missed(oldest->by_seq.begin()->second, true);
             erase_locked(*oldest, oldest->by_seq.begin());
             return true;
         }
         /* Claimed or dropped meanwhile: look again. */
     }
     return false;
+}
+
+void
+ExpectationTable::note_missed(const Entry &entry, bool dropped)
+{
+    MutexGuard guard(&missed_mutex_);
+    for (const TraceRef &ref : entry.targets) {
+        if (ref.session.expired()) {
+            continue;
+        }
+        missed_[ref.trace_id].push_back({entry.recirc_id, dropped});
+    }
+    while (missed_.size() > MAX_MISSED_TRACES) {
+        missed_.erase(missed_.begin());
+    }
+}
+
+std::vector<MissedRound>
+ExpectationTable::missed(uint64_t trace_id) const
+{
+    MutexGuard guard(&missed_mutex_);
+    auto it = missed_.find(trace_id);
+    return it == missed_.end() ? std::vector<MissedRound>() : it->second;
+}
+
+std::string
+ExpectationTable::render_missed(uint64_t trace_id, bool json) const
+{
+    static const char expired[] = "handled by an installed datapath flow, "
+                                  "or lost";
+    static const char dropped[] = "too many recirculations were expected "
+                                  "at once to look for it";
+    std::string s = json ? "[" : "";
+
+    for (const MissedRound &m : missed(trace_id)) {
+        const char *why = m.dropped ? dropped : expired;
+        if (json) {
+            s += string_printf("%s{\"recirc_id\":%" PRIu32 ",\"reason\":"
+                               "\"%s\"}", s.size() > 1 ? "," : "",
+                               m.recirc_id, why);
+        } else {
+            s += string_printf("--- Missing round: recirc_id=0x%" PRIx32
+                               " not seen: %s ---\n", m.recirc_id, why);
+        }
+    }
+    return json ? s + "]" : s;
 }
 
 } /* namespace uptrace */

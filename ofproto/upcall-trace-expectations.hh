@@ -21,6 +21,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -38,8 +39,20 @@ struct TraceRef {
     uint64_t trace_id;
 };
 
+/* A round that a trace expected and that never came. */
+struct MissedRound {
+    uint32_t recirc_id;
+    bool dropped;       /* Dropped for room, rather than expired. */
+};
+
 /* Recirculation expectations: (recirc_id, fingerprint.invariant) -> the
  * traces a recirculated packet continues.
+ *
+ * An expectation registered with 'fp.nat' accepts any tuple: the packet
+ * goes through NAT, or its header is not known when it is frozen.  An
+ * expectation that expires, or is dropped for room, unclaimed is
+ * remembered for each of its traces (missed()), so that reading a trace
+ * says that one of its rounds was not seen rather than nothing.
  *
  * uptrace_engine_expects() runs for every recirculated upcall, traced or
  * not, so it only reads atomics: the total number of entries and a count per
@@ -54,7 +67,13 @@ public:
         for (auto &count : bucket_counts_) {
             count.store(0, std::memory_order_relaxed);
         }
+        ovs_mutex_init(&missed_mutex_);
     }
+
+    ~ExpectationTable() { ovs_mutex_destroy(&missed_mutex_); }
+
+    ExpectationTable(const ExpectationTable &) = delete;
+    ExpectationTable &operator=(const ExpectationTable &) = delete;
 
     /* Lock-free: one relaxed load when nothing is expected at all, two
      * otherwise.  Relaxed is enough: the packet whose recirculation is
@@ -85,6 +104,13 @@ public:
     /* Drops every expired entry.  Returns how many. */
     size_t purge_expired(int64_t now_ms);
 
+    /* The rounds trace 'trace_id' expected and never got, oldest first. */
+    std::vector<MissedRound> missed(uint64_t trace_id) const;
+
+    /* missed() for trace 'trace_id', rendered after its rounds: text
+     * lines, or the value of a JSON "missing_rounds" member (an array). */
+    std::string render_missed(uint64_t trace_id, bool json) const;
+
     uint64_t size() const
     {
         return n_entries_.load(std::memory_order_relaxed);
@@ -97,6 +123,7 @@ private:
         uint32_t recirc_id;
         uint64_t invariant;
         uint64_t tuple;
+        bool any_tuple;
         int64_t deadline_ms;
         std::vector<TraceRef> targets;
     };
@@ -135,6 +162,16 @@ private:
 
     void erase_locked(Shard &shard, std::map<uint64_t, Entry>::iterator it)
         OVS_REQUIRES(shard.mutex);
+
+    /* Remembers that the traces of 'entry' missed its round. */
+    void note_missed(const Entry &entry, bool dropped);
+
+    /* The traces that missed a round, bounded: the oldest trace ids are
+     * forgotten first.  A leaf lock, taken under a shard's. */
+    static constexpr size_t MAX_MISSED_TRACES = 4096;
+    mutable struct ovs_mutex missed_mutex_;
+    std::map<uint64_t, std::vector<MissedRound>> missed_
+        OVS_GUARDED_BY(missed_mutex_);
 
     /* Every entry has the same lifetime, so age order is deadline order
      * (as long as the monotonic clock does not go back): expired entries

@@ -286,9 +286,10 @@ struct uptrace_round_info {
 /* Identifies a packet across recirculation without relying on the shared
  * frozen state.  'invariant' hashes what neither conntrack nor NAT changes
  * (IP identification, L4 payload, lengths, protocol, in_port); 'tuple'
- * hashes the L3 and L4 addresses the datapath will present; 'nat' is true on
- * the recirculated side when conntrack says the packet was translated, in
- * which case 'tuple' is not compared. */
+ * hashes the L3 and L4 addresses the datapath will present.  'nat' means
+ * that 'tuple' is not compared: on the recirculated side, conntrack says
+ * the packet was translated; on the registering side, the packet may be
+ * translated (ct(nat)) or its header was not known when it was frozen. */
 struct uptrace_fingerprint {
     uint64_t invariant;
     uint64_t tuple;

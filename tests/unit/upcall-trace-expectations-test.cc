@@ -82,6 +82,79 @@ TEST_F(UpcallTraceEngineTest, NatSkipsTupleComparison)
     EXPECT_EQ(nullptr, resume(5, fingerprint(100, 999, true)));
 }
 
+TEST_F(UpcallTraceEngineTest, ExpectationWithoutTupleAcceptsAnyTuple)
+{
+    /* Registered with 'nat': the datapath will NAT the packet, or its
+     * header was not known when it was frozen (pop_mpls). */
+    uptrace_session *s = create_session("s");
+    uptrace_capture *capture = begin({s});
+    ASSERT_TRUE(capture);
+    expect_recirc(capture, 5, fingerprint(100, 200, true));
+    fill(capture);
+    uptrace_capture_commit(capture);
+    uint64_t id = status_of(s).last_trace_id;
+
+    uptrace_fingerprint fp = fingerprint(100, 999);
+    EXPECT_TRUE(uptrace_engine_expects_tuple(engine(), 5, &fp));
+    EXPECT_EQ(nullptr, resume(5, fingerprint(101, 999)));
+    capture = resume(5, fingerprint(100, 999));
+    ASSERT_TRUE(capture);
+    fill(capture);
+    uptrace_capture_commit(capture);
+    EXPECT_EQ(2u, n_rounds(id));
+}
+
+TEST_F(UpcallTraceEngineTest, RoundThatNeverCameIsReported)
+{
+    reset_engine(100, 0);
+    uptrace_session *s = create_session("s");
+    uptrace_capture *capture = begin({s});
+    ASSERT_TRUE(capture);
+    expect_recirc(capture, 5, fingerprint(1, 2));
+    expect_recirc(capture, 6, fingerprint(1, 2));
+    fill(capture);
+    uptrace_capture_commit(capture);
+    uint64_t id = status_of(s).last_trace_id;
+
+    capture = resume(6, fingerprint(1, 2));
+    ASSERT_TRUE(capture);
+    fill(capture);
+    uptrace_capture_commit(capture);
+    /* Not overdue yet: nothing to say. */
+    EXPECT_EQ(std::string::npos, get(id).find("Missing round"));
+
+    clock_.advance(101);
+    /* Reading purges what is overdue: no need to wait for run(). */
+    EXPECT_NE(std::string::npos,
+              get(id).find("--- Missing round: recirc_id=0x5 not seen: "
+                           "handled by an installed datapath flow, or lost "
+                           "---\n"));
+    EXPECT_EQ(std::string::npos, get(id).find("recirc_id=0x6 not seen"));
+    EXPECT_NE(std::string::npos,
+              get(id, UPTRACE_FORMAT_JSON).find(
+                  "\"missing_rounds\":[{\"recirc_id\":5,\"reason\":"
+                  "\"handled by an installed datapath flow, or lost\"}]"));
+}
+
+TEST_F(UpcallTraceEngineTest, ExpectationDroppedForRoomIsReported)
+{
+    reset_engine(0, 1);
+    uptrace_session *s = create_session("s");
+    uptrace_capture *capture = begin({s});
+    ASSERT_TRUE(capture);
+    expect_recirc(capture, 1, fingerprint(1, 1));
+    expect_recirc(capture, 2, fingerprint(1, 1));
+    fill(capture);
+    uptrace_capture_commit(capture);
+    uint64_t id = status_of(s).last_trace_id;
+
+    EXPECT_NE(std::string::npos,
+              get(id).find("recirc_id=0x1 not seen: too many "
+                           "recirculations were expected at once"));
+    EXPECT_NE(std::string::npos,
+              get(id, UPTRACE_FORMAT_JSON).find("\"missing_rounds\":[{"));
+}
+
 TEST_F(UpcallTraceEngineTest, PacketsSharingRecircIdNeverMerge)
 {
     uptrace_session *s = create_session("s");
