@@ -16,6 +16,7 @@ UPCALL_TRACE_ENGINE_SOURCES = \
 	ofproto/upcall-trace-engine.cc \
 	ofproto/upcall-trace-engine-read.cc \
 	ofproto/upcall-trace-engine-render.cc \
+	ofproto/upcall-trace-engine-render-json.cc \
 	ofproto/upcall-trace-expectations.cc \
 	ofproto/upcall-trace-flows.cc \
 	ofproto/upcall-trace-registry.cc \
@@ -24,6 +25,7 @@ UPCALL_TRACE_ENGINE_SOURCES = \
 	ofproto/upcall-trace-translation.cc
 UPCALL_TRACE_ENGINE_HDRS = \
 	ofproto/upcall-trace-engine.hh \
+	ofproto/upcall-trace-engine-render.hh \
 	ofproto/upcall-trace-engine-util.hh \
 	ofproto/upcall-trace-expectations.hh \
 	ofproto/upcall-trace-flows.hh \
@@ -83,6 +85,7 @@ UPCALL_TRACE_ENGINE_GTESTS = \
 	tests/upcall-trace-engine-test \
 	tests/upcall-trace-engine-read-test \
 	tests/upcall-trace-engine-render-test \
+	tests/upcall-trace-engine-render-json-test \
 	tests/upcall-trace-expectations-test \
 	tests/upcall-trace-flows-test \
 	tests/upcall-trace-registry-test \
@@ -114,7 +117,11 @@ tests_upcall_trace_engine_test_SOURCES = \
 tests_upcall_trace_engine_read_test_SOURCES = \
 	tests/upcall-trace-engine-read-test.cc tests/upcall-trace-engine-test.hh
 tests_upcall_trace_engine_render_test_SOURCES = \
-	tests/upcall-trace-engine-render-test.cc
+	tests/upcall-trace-engine-render-test.cc \
+	tests/upcall-trace-engine-render-test.hh
+tests_upcall_trace_engine_render_json_test_SOURCES = \
+	tests/upcall-trace-engine-render-json-test.cc \
+	tests/upcall-trace-engine-render-test.hh
 tests_upcall_trace_expectations_test_SOURCES = \
 	tests/upcall-trace-expectations-test.cc tests/upcall-trace-engine-test.hh
 tests_upcall_trace_flows_test_SOURCES = \
@@ -142,6 +149,13 @@ tests_upcall_trace_engine_render_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_engine_render_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_engine_render_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
 	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_engine_render_json_test_CPPFLAGS = \
+	$(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_engine_render_json_test_CXXFLAGS = \
+	$(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_engine_render_json_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_engine_render_json_test_LDADD = \
+	$(UPCALL_TRACE_ENGINE_TEST_LIBS) $(UPCALL_TRACE_GTEST_LIBS)
 tests_upcall_trace_expectations_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
 tests_upcall_trace_expectations_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_expectations_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)

@@ -29,9 +29,10 @@
 #include <string>
 #include <vector>
 
-#include "upcall-trace-engine.hh"
+#include "upcall-trace-engine-render.hh"
 
-/* Rendering of the upcall trace engine's reading functions.
+/* Rendering of the upcall trace engine's reading functions: the text
+ * formats here, JSON in upcall-trace-engine-render-json.cc.
  *
  * Everything here works on copies taken by the store
  * (upcall-trace-engine-read.cc) and runs with no lock held.  Blobs are
@@ -144,14 +145,8 @@
  */
 
 namespace uptrace {
-namespace {
+namespace render {
 
-struct FreeDeleter {
-    void operator()(char *p) const { free(p); }
-};
-
-/* What a round cut by max-trace-size shows instead of a blob it could not
- * keep (null in JSON). */
 const char NOT_KEPT[] = "<not kept: max-trace-size reached>";
 
 std::string
@@ -183,34 +178,6 @@ format_in_port(const Round &round)
             : round.in_port_name + "(" + std::to_string(round.in_port) + ")");
 }
 
-/* A round's datapath actions as shown ("drop" if none), and whether they
- * drop: all that upcall/trace/list and summary show of a round besides its
- * first flow, so that they format nothing else. */
-struct FormattedActions {
-    FormattedActions(const Round &round, const BlobFormatter &formatter)
-        : cut(round.blob_cut(UPTRACE_BLOB_ODP_ACTIONS))
-    {
-        if (cut) {
-            actions = NOT_KEPT;
-            drop = false;
-            return;
-        } else if (round.blob(UPTRACE_BLOB_ODP_ACTIONS).empty()) {
-            actions = "drop";
-        } else {
-            actions = formatter.format(UPTRACE_BLOB_ODP_ACTIONS, round);
-        }
-        drop = actions.empty() || actions == "drop";
-        if (drop) {
-            actions = "drop";
-        }
-    }
-
-    bool cut;                   /* Not kept, for max-trace-size. */
-    std::string actions;
-    bool drop;
-};
-
-/* Blob 'which' of 'round' formatted, or NOT_KEPT if max-trace-size cut it. */
 std::string
 format_kept(const BlobFormatter &formatter, enum uptrace_blob which,
             const Round &round)
@@ -218,124 +185,59 @@ format_kept(const BlobFormatter &formatter, enum uptrace_blob which,
     return round.blob_cut(which) ? NOT_KEPT : formatter.format(which, round);
 }
 
-/* What a round's formatted blobs look like, computed once per round. */
-struct FormattedRound : FormattedActions {
-    FormattedRound(const Round &round, const BlobFormatter &formatter)
-        : FormattedActions(round, formatter),
-          flow(format_kept(formatter, UPTRACE_BLOB_INITIAL_FLOW, round)),
-          final_flow(format_kept(formatter, UPTRACE_BLOB_FINAL_FLOW, round)),
-          final_flow_unchanged(!round.blobs_cut
-                               && (round.blob(UPTRACE_BLOB_FINAL_FLOW)
-                                   == round.blob(UPTRACE_BLOB_INITIAL_FLOW))),
-          megaflow(format_kept(formatter, UPTRACE_BLOB_MEGAFLOW, round))
-    {
-    }
-
-    std::string flow;
-    std::string final_flow;
-    bool final_flow_unchanged;
-    std::string megaflow;
-};
-
-/* Produces compact JSON, adding separators itself. */
-class JsonWriter {
-public:
-    JsonWriter &begin_object() { open('{'); return *this; }
-    JsonWriter &end_object() { close('}'); return *this; }
-    JsonWriter &begin_array() { open('['); return *this; }
-    JsonWriter &end_array() { close(']'); return *this; }
-
-    JsonWriter &key(const char *name)
-    {
-        separate();
-        out_ += '"';
-        out_ += json_escape(name);
-        out_ += "\":";
-        after_key_ = true;
-        return *this;
-    }
-
-    JsonWriter &string(const std::string &s)
-    {
-        separate();
-        out_ += '"';
-        out_ += json_escape(s);
-        out_ += '"';
-        return *this;
-    }
-
-    /* A string, or null if 'present' is false. */
-    JsonWriter &string_or_null(bool present, const std::string &s)
-    {
-        return present ? string(s) : null();
-    }
-
-    JsonWriter &unsigned_number(uint64_t n)
-    {
-        separate();
-        out_ += std::to_string(n);
-        return *this;
-    }
-
-    JsonWriter &number(int64_t n)
-    {
-        separate();
-        out_ += std::to_string(n);
-        return *this;
-    }
-
-    JsonWriter &boolean(bool b)
-    {
-        separate();
-        out_ += b ? "true" : "false";
-        return *this;
-    }
-
-    JsonWriter &null()
-    {
-        separate();
-        out_ += "null";
-        return *this;
-    }
-
-    std::string finish()
-    {
-        out_ += '\n';
-        return std::move(out_);
-    }
-
-private:
-    void separate()
-    {
-        if (after_key_) {
-            after_key_ = false;
-        } else if (!first_.empty()) {
-            if (!first_.back()) {
-                out_ += ',';
-            }
-            first_.back() = false;
+std::vector<PathGroup>
+group_paths(const std::vector<TraceView> &traces,
+            const BlobFormatter &formatter)
+{
+    std::map<std::string, PathGroup> by_key;
+    for (const TraceView &trace : traces) {
+        std::vector<std::pair<std::string, std::string>> rounds;
+        std::string key;
+        bool drop = false;
+        for (const RoundPtr &round : trace.rounds) {
+            FormattedActions f(*round, formatter);
+            std::string path = path_text(*round);
+            /* Null bytes cannot occur in either part: unambiguous. */
+            key += path;
+            key += '\0';
+            key += without_recirc_ids(f.actions);
+            key += '\0';
+            drop = f.drop;
+            rounds.emplace_back(std::move(path), f.actions);
         }
+
+        PathGroup &group = by_key[key];
+        if (!group.count) {
+            group.first_id = trace.id;
+            group.drop = drop;
+            group.rounds = std::move(rounds);
+        }
+        group.count++;
+        group.example_id = std::max(group.example_id, trace.id);
     }
 
-    void open(char c)
-    {
-        separate();
-        out_ += c;
-        first_.push_back(true);
+    std::vector<PathGroup> groups;
+    groups.reserve(by_key.size());
+    for (auto &entry : by_key) {
+        groups.push_back(std::move(entry.second));
     }
+    std::sort(groups.begin(), groups.end(),
+              [](const PathGroup &a, const PathGroup &b) {
+                  return (a.count != b.count ? a.count > b.count
+                          : a.first_id < b.first_id);
+              });
+    return groups;
+}
 
-    void close(char c)
-    {
-        first_.pop_back();
-        out_ += c;
-    }
+} /* namespace render */
 
-    std::string out_;
-    std::vector<bool> first_;   /* Per open container: nothing in it yet. */
-    bool after_key_ = false;
+using namespace render;
+
+namespace {
+
+struct FreeDeleter {
+    void operator()(char *p) const { free(p); }
 };
-
-/* Text. */
 
 std::string
 show_text(const std::vector<SessionView> &sessions)
@@ -519,86 +421,6 @@ trace_text(const TraceView &trace, const BlobFormatter &formatter)
     return s;
 }
 
-/* A group of traces that took the same path. */
-struct PathGroup {
-    uint64_t count = 0;
-    uint64_t first_id = 0;      /* Oldest, for a stable order. */
-    uint64_t example_id = 0;    /* Newest: the least likely to be evicted. */
-    bool drop = false;
-    std::vector<std::pair<std::string, std::string>> rounds;  /* Path,
-                                                               * actions. */
-};
-
-} /* anonymous namespace */
-
-std::string
-without_recirc_ids(const std::string &actions)
-{
-    static const std::string recirc = "recirc(";
-    std::string s;
-    size_t pos = 0;
-
-    for (;;) {
-        size_t found = actions.find(recirc, pos);
-        if (found == std::string::npos) {
-            return s + actions.substr(pos);
-        }
-        size_t id = found + recirc.size();
-        size_t end = actions.find(')', id);
-        if (end == std::string::npos) {
-            return s + actions.substr(pos);
-        }
-        s += actions.substr(pos, id - pos) + "*";
-        pos = end;
-    }
-}
-
-namespace {
-
-std::vector<PathGroup>
-group_paths(const std::vector<TraceView> &traces,
-            const BlobFormatter &formatter)
-{
-    std::map<std::string, PathGroup> by_key;
-    for (const TraceView &trace : traces) {
-        std::vector<std::pair<std::string, std::string>> rounds;
-        std::string key;
-        bool drop = false;
-        for (const RoundPtr &round : trace.rounds) {
-            FormattedActions f(*round, formatter);
-            std::string path = path_text(*round);
-            /* Null bytes cannot occur in either part: unambiguous. */
-            key += path;
-            key += '\0';
-            key += without_recirc_ids(f.actions);
-            key += '\0';
-            drop = f.drop;
-            rounds.emplace_back(std::move(path), f.actions);
-        }
-
-        PathGroup &group = by_key[key];
-        if (!group.count) {
-            group.first_id = trace.id;
-            group.drop = drop;
-            group.rounds = std::move(rounds);
-        }
-        group.count++;
-        group.example_id = std::max(group.example_id, trace.id);
-    }
-
-    std::vector<PathGroup> groups;
-    groups.reserve(by_key.size());
-    for (auto &entry : by_key) {
-        groups.push_back(std::move(entry.second));
-    }
-    std::sort(groups.begin(), groups.end(),
-              [](const PathGroup &a, const PathGroup &b) {
-                  return (a.count != b.count ? a.count > b.count
-                          : a.first_id < b.first_id);
-              });
-    return groups;
-}
-
 /* Appends 'text' to 's', each line indented by 'indent'. */
 void
 append_indented(std::string *s, const std::string &text,
@@ -649,237 +471,29 @@ summary_text(const std::vector<TraceView> &traces,
     return s;
 }
 
-/* JSON. */
-
-std::string
-show_json(const std::vector<SessionView> &sessions)
-{
-    JsonWriter j;
-    j.begin_object().key("sessions").begin_array();
-    for (const SessionView &v : sessions) {
-        j.begin_object();
-        j.key("name").string(v.name);
-        j.key("bridge").string(v.bridge);
-        j.key("port").string_or_null(v.has_port, v.port);
-        j.key("filter").string(v.filter);
-        j.key("state").string(uptrace_state_to_string(v.state));
-        j.key("error").string_or_null(!v.error.empty(), v.error);
-
-        j.key("config").begin_object();
-        j.key("enabled").boolean(v.enabled);
-        j.key("max_traces").unsigned_number(v.max_traces);
-        j.key("mode").string(v.mode == UPTRACE_MODE_STOP ? "stop"
-                             : "circular");
-        j.key("retention_ms").number(v.retention_ms);
-        j.key("max_rate").unsigned_number(v.max_rate);
-        j.key("max_trace_size").unsigned_number(v.max_trace_size);
-        j.key("duration_ms").number(v.duration_ms);
-        j.end_object();
-
-        j.key("counters").begin_object();
-        j.key("n_matched").unsigned_number(v.n_matched);
-        j.key("n_traces").unsigned_number(v.n_traces);
-        j.key("n_traces_total").unsigned_number(v.n_traces_total);
-        j.key("n_evicted").unsigned_number(v.n_evicted);
-        j.key("n_expired").unsigned_number(v.n_expired);
-        j.key("n_rate_limited").unsigned_number(v.n_rate_limited);
-        j.key("n_truncated").unsigned_number(v.n_truncated);
-        j.key("n_dropped_full").unsigned_number(v.n_dropped_full);
-        j.end_object();
-
-        if (v.last_trace_id) {
-            j.key("last_trace_id").unsigned_number(v.last_trace_id);
-            j.key("last_trace_time_ms").number(v.last_trace_time);
-        } else {
-            j.key("last_trace_id").null();
-            j.key("last_trace_time_ms").null();
-        }
-        j.key("bytes").unsigned_number(v.bytes);
-        j.end_object();
-    }
-    j.end_array().end_object();
-    return j.finish();
-}
-
-std::string
-list_json(const std::vector<TraceView> &traces,
-          const BlobFormatter &formatter)
-{
-    JsonWriter j;
-    j.begin_object().key("traces").begin_array();
-    for (const TraceView &trace : traces) {
-        const Round &first = *trace.rounds.front();
-        FormattedActions last(*trace.rounds.back(), formatter);
-
-        j.begin_object();
-        j.key("id").unsigned_number(trace.id);
-        j.key("session").string(trace.session);
-        j.key("bridge").string(first.bridge.empty() ? trace.bridge
-                               : first.bridge);
-        j.key("time_ms").number(first.wall_ms);
-        j.key("time").string(format_time_iso8601(first.wall_ms));
-        j.key("in_port").unsigned_number(first.in_port);
-        j.key("in_port_name").string_or_null(!first.in_port_name.empty(),
-                                             first.in_port_name);
-        j.key("n_rounds").unsigned_number(trace.rounds.size());
-        j.key("partial").boolean(trace.partial);
-        j.key("truncated").boolean(trace.truncated);
-        j.key("n_rounds_lost").unsigned_number(trace.n_rounds_lost);
-        j.key("flow").string_or_null(
-            !first.blob_cut(UPTRACE_BLOB_INITIAL_FLOW),
-            formatter.format(UPTRACE_BLOB_INITIAL_FLOW, first));
-        j.key("actions").string_or_null(!last.cut, last.actions);
-        j.key("drop").boolean(last.drop);
-        j.end_object();
-    }
-    j.end_array().end_object();
-    return j.finish();
-}
-
-std::string
-trace_json(const TraceView &trace, const BlobFormatter &formatter)
-{
-    const Round &first = *trace.rounds.front();
-    JsonWriter j;
-    j.begin_object();
-    j.key("id").unsigned_number(trace.id);
-    j.key("session").string(trace.session);
-    j.key("bridge").string(first.bridge.empty() ? trace.bridge
-                           : first.bridge);
-    j.key("partial").boolean(trace.partial);
-    j.key("truncated").boolean(trace.truncated);
-    j.key("n_rounds_lost").unsigned_number(trace.n_rounds_lost);
-    j.key("n_rounds").unsigned_number(trace.rounds.size());
-    j.key("rounds").begin_array();
-    for (size_t i = 0; i < trace.rounds.size(); i++) {
-        const Round &round = *trace.rounds[i];
-        FormattedRound f(round, formatter);
-
-        j.begin_object();
-        j.key("index").unsigned_number(i + 1);
-        j.key("recirc_id").unsigned_number(round.recirc_id);
-        j.key("upcall_type").string(round.upcall_type);
-        j.key("in_port").unsigned_number(round.in_port);
-        j.key("in_port_name").string_or_null(!round.in_port_name.empty(),
-                                             round.in_port_name);
-        j.key("datapath").string(round.datapath);
-        if (round.pmd_id != UINT32_MAX) {
-            j.key("pmd_id").unsigned_number(round.pmd_id);
-        } else {
-            j.key("pmd_id").null();
-        }
-        j.key("time_ms").number(round.wall_ms);
-        j.key("time").string(format_time_iso8601(round.wall_ms));
-        j.key("truncated").boolean(round.truncated);
-        j.key("flow").string_or_null(
-            !round.blob_cut(UPTRACE_BLOB_INITIAL_FLOW), f.flow);
-        j.key("translation").string(translation_text(round));
-        j.key("final_flow").string_or_null(
-            !round.blob_cut(UPTRACE_BLOB_FINAL_FLOW), f.final_flow);
-        j.key("final_flow_unchanged").boolean(f.final_flow_unchanged);
-        j.key("megaflow").string_or_null(
-            !round.blob_cut(UPTRACE_BLOB_MEGAFLOW), f.megaflow);
-        j.key("datapath_actions").string_or_null(!f.cut, f.actions);
-        j.key("drop").boolean(f.drop);
-        j.key("xlate_error").string_or_null(round.has_xlate_error,
-                                            round.xlate_error);
-        j.key("ufid").string_or_null(round.has_ufid,
-                                     format_ufid(round.ufid));
-        if (round.has_install) {
-            j.key("installed").boolean(round.installed);
-            j.key("install_reason").string_or_null(
-                !round.install_reason.empty(), round.install_reason);
-        } else {
-            j.key("installed").null();
-            j.key("install_reason").null();
-        }
-        j.key("bridge").string(round.bridge.empty() ? trace.bridge
-                               : round.bridge);
-        j.key("slow_path").string_or_null(!round.slow_path.empty(),
-                                          round.slow_path);
-        j.key("execute_error").string_or_null(!round.execute_error.empty(),
-                                              round.execute_error);
-        if (!round.packet.empty()) {
-            j.key("packet_len").unsigned_number(round.packet_len);
-            j.key("packet").string(hex(round.packet));
-        } else {
-            j.key("packet_len").null();
-            j.key("packet").null();
-        }
-        j.end_object();
-    }
-    j.end_array();
-    j.end_object();
-    return j.finish();
-}
-
-std::string
-summary_json(const std::vector<TraceView> &traces,
-             const BlobFormatter &formatter)
-{
-    JsonWriter j;
-    j.begin_object();
-    j.key("n_traces").unsigned_number(traces.size());
-    j.key("paths").begin_array();
-    for (const PathGroup &g : group_paths(traces, formatter)) {
-        j.begin_object();
-        j.key("count").unsigned_number(g.count);
-        j.key("example_trace_id").unsigned_number(g.example_id);
-        j.key("drop").boolean(g.drop);
-        j.key("rounds").begin_array();
-        for (const auto &[path, actions] : g.rounds) {
-            j.begin_object();
-            j.key("path").string(path);
-            j.key("datapath_actions").string(actions);
-            j.end_object();
-        }
-        j.end_array();
-        j.end_object();
-    }
-    j.end_array();
-    j.end_object();
-    return j.finish();
-}
-
-/* Returns the length of the valid UTF-8 sequence at the start of 's' (of
- * 'n' bytes, n > 0, s[0] >= 0x80), or 0 if it is not valid (RFC 3629). */
-size_t
-utf8_sequence_length(const unsigned char *s, size_t n)
-{
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;   /* Range of the second byte. */
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        if (s[0] == 0xe0) {
-            lo = 0xa0;          /* No overlong forms. */
-        } else if (s[0] == 0xed) {
-            hi = 0x9f;          /* No surrogates. */
-        }
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        if (s[0] == 0xf0) {
-            lo = 0x90;          /* No overlong forms. */
-        } else if (s[0] == 0xf4) {
-            hi = 0x8f;          /* Nothing above U+10FFFF. */
-        }
-    } else {
-        return 0;
-    }
-
-    if (n < len || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf) {
-            return 0;
-        }
-    }
-    return len;
-}
-
 } /* anonymous namespace */
+
+std::string
+without_recirc_ids(const std::string &actions)
+{
+    static const std::string recirc = "recirc(";
+    std::string s;
+    size_t pos = 0;
+
+    for (;;) {
+        size_t found = actions.find(recirc, pos);
+        if (found == std::string::npos) {
+            return s + actions.substr(pos);
+        }
+        size_t id = found + recirc.size();
+        size_t end = actions.find(')', id);
+        if (end == std::string::npos) {
+            return s + actions.substr(pos);
+        }
+        s += actions.substr(pos, id - pos) + "*";
+        pos = end;
+    }
+}
 
 std::string
 string_printf(const char *format, ...)
@@ -915,49 +529,6 @@ BlobFormatter::format(enum uptrace_blob which, const Round &round) const
         }
     }
     return hex(std::string(blob));
-}
-
-std::string
-json_escape(const std::string &s)
-{
-    std::string out;
-    out.reserve(s.size());
-    const unsigned char *p = reinterpret_cast<const unsigned char *>(
-        s.data());
-    size_t n = s.size();
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        if (c >= 0x80) {
-            size_t len = utf8_sequence_length(p + i, n - i);
-            if (len) {
-                out.append(s, i, len);
-                i += len;
-            } else {
-                out += "\\ufffd";
-                i++;
-            }
-            continue;
-        }
-
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                out += string_printf("\\u%04x", c);
-            } else {
-                out += static_cast<char>(c);
-            }
-            break;
-        }
-        i++;
-    }
-    return out;
 }
 
 std::string

@@ -58,7 +58,9 @@
  *     will be stored in.
  *
  *   - Reading (upcall-trace-engine-read.cc) copies what it shows under the
- *     locks and renders it (upcall-trace-engine-render.cc) with none held.
+ *     locks and renders it with none held: as text
+ *     (upcall-trace-engine-render.cc) or as JSON
+ *     (upcall-trace-engine-render-json.cc).
  *
  * Lock order: engine registry mutex, then a session mutex.  The expectation
  * shards' mutexes are leaves: nothing else is taken while one is held. */
