@@ -80,8 +80,8 @@ FlowLog::forget_oldest()
 }
 
 void
-FlowLog::installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
-                   const std::vector<const void *> &sessions, int64_t wall_ms)
+FlowLog::installed(const Ufid &ufid, std::vector<uint64_t> trace_ids,
+                   std::vector<const void *> sessions, int64_t wall_ms)
 {
     MutexGuard guard(&mutex_);
     std::vector<FlowLife> &lives = flows_[ufid];
@@ -98,8 +98,8 @@ FlowLog::installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
     }
 
     FlowLife life;
-    life.trace_ids = trace_ids;
-    life.sessions = sessions;
+    life.trace_ids = std::move(trace_ids);
+    life.sessions = std::move(sessions);
     life.installed_ms = wall_ms;
     size_ += life.stored_size();
     lives.push_back(std::move(life));

@@ -100,9 +100,10 @@ public:
 
     /* A round of each of 'trace_ids' (one per session it was stored in,
      * 'sessions', which only identify them) installed the flow 'ufid' at
-     * 'wall_ms'. */
-    void installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
-                   const std::vector<const void *> &sessions, int64_t wall_ms)
+     * 'wall_ms'.  The vectors are taken, not copied: this runs for every
+     * traced round that installs a flow. */
+    void installed(const Ufid &ufid, std::vector<uint64_t> trace_ids,
+                   std::vector<const void *> sessions, int64_t wall_ms)
         OVS_EXCLUDED(mutex_);
 
     /* Forgets the traces of 'session' (its traces were cleared, or it is
