@@ -212,16 +212,11 @@ capture_commit(std::unique_ptr<uptrace_capture> capture)
         target.session->store_round(target.trace_id, round);
     }
     if (round->has_ufid && round->installed) {
-        std::vector<uint64_t> trace_ids;
-        std::vector<const void *> sessions;
-        trace_ids.reserve(capture->targets.size());
-        sessions.reserve(capture->targets.size());
+        FlowTraces traces;
         for (const auto &target : capture->targets) {
-            trace_ids.push_back(target.trace_id);
-            sessions.push_back(target.session.get());
+            traces.push_back({target.trace_id, target.session.get()});
         }
-        capture->engine->flows().installed(round->ufid, std::move(trace_ids),
-                                           std::move(sessions),
+        capture->engine->flows().installed(round->ufid, std::move(traces),
                                            round->wall_ms);
     }
 }
