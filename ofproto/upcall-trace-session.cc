@@ -283,15 +283,38 @@ uptrace_session::admit_new_trace(bool partial, int64_t now_ms, int64_t wall_ms,
         update_closed_locked(now_ms);
         return std::nullopt;
     }
+    /* In circular mode, the trace evicted to make room is reused for the
+     * new one, with its map node and its rounds' storage, unless a reader
+     * still holds it: three allocations and three frees fewer per traced
+     * packet. */
+    std::map<uint64_t, std::shared_ptr<Trace>>::node_type spare;
     while (traces_.size() >= config_.max_traces) {
-        evict_oldest_locked();
+        auto oldest = traces_.begin();
+        note_dropped_locked(oldest->first);
+        const Trace &evicted = *oldest->second;
+        account_locked(-1, -static_cast<int64_t>(evicted.rounds.size()),
+                       -static_cast<int64_t>(evicted.size + TRACE_OVERHEAD));
+        n_evicted_++;
+        spare = traces_.extract(oldest);
     }
 
     uint64_t id = next_trace_id.fetch_add(1, std::memory_order_relaxed);
-    auto trace = std::make_shared<Trace>(partial, now_ms);
-    /* A packet through conntrack makes two rounds: one allocation. */
-    trace->rounds.reserve(2);
-    traces_.emplace(id, std::move(trace));
+    if (spare && spare.mapped().use_count() == 1) {
+        /* Copies of a trace's pointer are taken under 'mutex_', which this
+         * holds: no reader can take one now. */
+        Trace &trace = *spare.mapped();
+        std::vector<RoundPtr> rounds = std::move(trace.rounds);
+        rounds.clear();
+        trace = Trace(partial, now_ms);
+        trace.rounds = std::move(rounds);
+        spare.key() = id;
+        traces_.insert(traces_.end(), std::move(spare));
+    } else {
+        auto trace = std::make_shared<Trace>(partial, now_ms);
+        /* A packet through conntrack makes two rounds: one allocation. */
+        trace->rounds.reserve(2);
+        traces_.emplace_hint(traces_.end(), id, std::move(trace));
+    }
     account_locked(1, 0, TRACE_OVERHEAD);
     n_traces_total_++;
     last_trace_id_ = id;
