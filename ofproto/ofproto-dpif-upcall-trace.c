@@ -104,7 +104,10 @@ struct trace_cache {
     struct upcall_trace *traces[TRACE_CACHE_SIZE];
 };
 
+/* Found through a thread-local pointer, a few instructions where
+ * ovsthread_getspecific() takes tens; freed by the key's destructor. */
 static ovsthread_key_t trace_cache_key;
+DEFINE_STATIC_PER_THREAD_DATA(struct trace_cache *, trace_cache_ptr, NULL);
 
 static void
 trace_cache_destroy(void *cache_)
@@ -120,14 +123,14 @@ trace_cache_destroy(void *cache_)
 static struct trace_cache *
 trace_cache_get(void)
 {
-    struct trace_cache *cache = ovsthread_getspecific(trace_cache_key);
+    struct trace_cache **cachep = trace_cache_ptr_get();
 
-    if (!cache) {
-        cache = xmalloc(sizeof *cache);
-        cache->n = 0;
-        ovsthread_setspecific(trace_cache_key, cache);
+    if (OVS_UNLIKELY(!*cachep)) {
+        *cachep = xmalloc(sizeof **cachep);
+        (*cachep)->n = 0;
+        ovsthread_setspecific(trace_cache_key, *cachep);
     }
-    return cache;
+    return *cachep;
 }
 
 static struct upcall_trace *

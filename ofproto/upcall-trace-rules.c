@@ -349,8 +349,11 @@ format_plain(struct ds *s, const char *format, va_list args)
 
 /* Each thread formats its reports in the same buffer: oftrace_report()
  * copies the text into its node, so a report allocates nothing here.  The
- * buffer is freed when the thread exits. */
+ * buffer is found through a thread-local pointer, a few instructions where
+ * ovsthread_getspecific() takes tens, and freed by the key's destructor
+ * when the thread exits. */
 static ovsthread_key_t report_buf_key;
+DEFINE_STATIC_PER_THREAD_DATA(struct ds *, report_buf_ptr, NULL);
 
 static void
 report_buf_destroy(void *buf_)
@@ -364,22 +367,22 @@ report_buf_destroy(void *buf_)
 static struct ds *
 report_buf(void)
 {
-    static struct ovsthread_once once = OVSTHREAD_ONCE_INITIALIZER;
-    struct ds *buf;
+    struct ds **bufp = report_buf_ptr_get();
 
-    if (ovsthread_once_start(&once)) {
-        ovsthread_key_create(&report_buf_key, report_buf_destroy);
-        ovsthread_once_done(&once);
+    if (OVS_UNLIKELY(!*bufp)) {
+        static struct ovsthread_once once = OVSTHREAD_ONCE_INITIALIZER;
+
+        if (ovsthread_once_start(&once)) {
+            ovsthread_key_create(&report_buf_key, report_buf_destroy);
+            ovsthread_once_done(&once);
+        }
+        *bufp = xmalloc(sizeof **bufp);
+        ds_init(*bufp);
+        ds_reserve(*bufp, 255);
+        ovsthread_setspecific(report_buf_key, *bufp);
     }
-    buf = ovsthread_getspecific(report_buf_key);
-    if (!buf) {
-        buf = xmalloc(sizeof *buf);
-        ds_init(buf);
-        ds_reserve(buf, 255);
-        ovsthread_setspecific(report_buf_key, buf);
-    }
-    ds_clear(buf);
-    return buf;
+    ds_clear(*bufp);
+    return *bufp;
 }
 
 const char *
