@@ -583,18 +583,16 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
                                    MIN(size, packet_bytes), size);
     }
 
-    /* Not xzalloc(): zeroing the megaflow mask, which is copied in only if
-     * there is one, cost as much as the rest of this function. */
+    /* Reused (see trace_alloc()), but zeroed as xzalloc() did, so that
+     * every field not set here, today's or one added later, starts zeroed.
+     * (A compound literal would build, and copy, a temporary.) */
     struct upcall_trace *trace = trace_alloc();
+    memset(trace, 0, sizeof *trace);
     trace->capture = capture;
     ovs_list_init(&trace->nodes);
-    trace->nodes_taken = false;
     trace->upcall_flow = flow;
     trace->packet = packet;
     trace->initial_flow = xin->flow;
-    trace->have_wc = false;
-    trace->put_op = NULL;
-    trace->slow = 0;
 
     xin->trace = &trace->nodes;
     /* Port names are not safe to read outside the main thread: number them,
