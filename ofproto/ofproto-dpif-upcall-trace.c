@@ -37,6 +37,7 @@
 #include "openvswitch/ofp-port.h"
 #include "openvswitch/vlog.h"
 #include "ovs-rcu.h"
+#include "ovs-thread.h"
 #include "packets.h"
 #include "random.h"
 #include "simap.h"
@@ -106,6 +107,68 @@ struct upcall_trace {
     enum slow_path_reason slow;
 };
 
+/* Each thread keeps the struct upcall_trace of its last few finished
+ * traces for its next ones: a handler thread finishes a whole batch of
+ * upcalls at once, and each of these large objects cost a malloc() and a
+ * free() that searched the heap's bins.  Freed when the thread exits. */
+#define TRACE_CACHE_SIZE 64
+
+struct trace_cache {
+    size_t n;
+    struct upcall_trace *traces[TRACE_CACHE_SIZE];
+};
+
+/* Found through a thread-local pointer, a few instructions where
+ * ovsthread_getspecific() takes tens; freed by the key's destructor. */
+static ovsthread_key_t trace_cache_key;
+DEFINE_STATIC_PER_THREAD_DATA(struct trace_cache *, trace_cache_ptr, NULL);
+
+static void
+trace_cache_destroy(void *cache_)
+{
+    struct trace_cache *cache = cache_;
+
+    for (size_t i = 0; i < cache->n; i++) {
+        free(cache->traces[i]);
+    }
+    free(cache);
+}
+
+static struct trace_cache *
+trace_cache_get(void)
+{
+    struct trace_cache **cachep = trace_cache_ptr_get();
+
+    if (OVS_UNLIKELY(!*cachep)) {
+        *cachep = xmalloc(sizeof **cachep);
+        (*cachep)->n = 0;
+        ovsthread_setspecific(trace_cache_key, *cachep);
+    }
+    return *cachep;
+}
+
+static struct upcall_trace *
+trace_alloc(void)
+{
+    struct trace_cache *cache = trace_cache_get();
+
+    if (cache->n) {
+        return cache->traces[--cache->n];
+    }
+    return xmalloc(sizeof(struct upcall_trace));
+}
+
+static void
+trace_free(struct upcall_trace *trace)
+{
+    struct trace_cache *cache = trace_cache_get();
+
+    if (cache->n < TRACE_CACHE_SIZE) {
+        cache->traces[cache->n++] = trace;
+    } else {
+        free(trace);
+    }
+}
 
 static int64_t
 monotonic_ms(void *aux OVS_UNUSED)
@@ -147,6 +210,7 @@ upcall_trace_init(void)
 
     if (ovsthread_once_start(&once)) {
         trace_id_prefix = draw_trace_id_prefix();
+        ovsthread_key_create(&trace_cache_key, trace_cache_destroy);
         struct uptrace_engine_options options = {
             .formatter = upcall_trace_format_tunnel_blob,
             .monotonic_ms = monotonic_ms,
@@ -426,7 +490,11 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
                                    MIN(size, packet_bytes), size);
     }
 
-    struct upcall_trace *trace = xzalloc(sizeof *trace);
+    /* Reused (see trace_alloc()), but zeroed as xzalloc() did, so that
+     * every field not set here, today's or one added later, starts zeroed.
+     * (A compound literal would build, and copy, a temporary.) */
+    struct upcall_trace *trace = trace_alloc();
+    memset(trace, 0, sizeof *trace);
     trace->capture = capture;
     ovs_list_init(&trace->nodes);
     trace->upcall_flow = flow;
@@ -442,11 +510,16 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     return trace;
 }
 
-/* Hands the translation tree 'nodes' to 'capture', depth first, as it is:
- * the engine renders it only when it is read. */
+/* The translation tree of a round, depth first, as the engine takes it. */
+struct node_batch {
+    struct uptrace_node stub[32];
+    struct uptrace_node *nodes;
+    size_t n, allocated;
+};
+
 static void
-add_nodes(struct uptrace_capture *capture, const struct ovs_list *nodes,
-          unsigned int depth)
+collect_nodes(struct node_batch *batch, const struct ovs_list *nodes,
+              unsigned int depth)
 {
     const struct oftrace_node *node;
 
@@ -463,9 +536,37 @@ add_nodes(struct uptrace_capture *capture, const struct ovs_list *nodes,
         case OFT_WARN: type = UPTRACE_NODE_WARN; break;
         case OFT_ERROR: default: type = UPTRACE_NODE_ERROR; break;
         }
-        uptrace_capture_add_node(capture, type, depth, node->text,
-                                 strlen(node->text));
-        add_nodes(capture, &node->subs, depth + 1);
+        if (batch->n >= batch->allocated) {
+            if (batch->nodes == batch->stub) {
+                batch->nodes = xmemdup(batch->stub, sizeof batch->stub);
+            }
+            batch->nodes = x2nrealloc(batch->nodes, &batch->allocated,
+                                      sizeof *batch->nodes);
+        }
+        batch->nodes[batch->n++] = (struct uptrace_node) {
+            .type = type,
+            .depth = depth,
+            .text = node->text,
+            .size = strlen(node->text),
+        };
+        collect_nodes(batch, &node->subs, depth + 1);
+    }
+}
+
+/* Hands the translation tree 'nodes' to 'capture', depth first, as it is,
+ * in one call: the engine renders it only when it is read. */
+static void
+add_nodes(struct uptrace_capture *capture, const struct ovs_list *nodes)
+{
+    struct node_batch batch;
+
+    batch.nodes = batch.stub;
+    batch.n = 0;
+    batch.allocated = ARRAY_SIZE(batch.stub);
+    collect_nodes(&batch, nodes, 0);
+    uptrace_capture_add_nodes(capture, batch.nodes, batch.n);
+    if (batch.nodes != batch.stub) {
+        free(batch.nodes);
     }
 }
 
@@ -480,6 +581,13 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
     struct uptrace_capture *capture = trace->capture;
 
     upcall_trace_rules_end();
+
+    /* The blobs' final size, allocated once (the megaflow's comes at
+     * upcall_trace_finish()).  add_nodes() sizes the tree's storage. */
+    uptrace_capture_reserve(capture, 0, 0,
+                            2 * sizeof trace->initial_flow + odp_actions->size
+                            + sizeof(struct upcall_trace_megaflow_blob));
+
     uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
                              &trace->initial_flow, sizeof trace->initial_flow);
     struct flow final_buf;
@@ -495,7 +603,7 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
         trace->have_wc = true;
     }
 
-    add_nodes(capture, &trace->nodes, 0);
+    add_nodes(capture, &trace->nodes);
     oftrace_node_list_destroy(&trace->nodes);
     trace->nodes_taken = true;
 
@@ -597,7 +705,7 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
         upcall_trace_flow_installed();
     }
     free(msg);
-    free(trace);
+    trace_free(trace);
 }
 
 void
@@ -610,6 +718,6 @@ upcall_trace_abort(struct upcall_trace *trace)
             oftrace_node_list_destroy(&trace->nodes);
         }
         uptrace_capture_abort(trace->capture);
-        free(trace);
+        trace_free(trace);
     }
 }

@@ -48,8 +48,7 @@ change_name(enum uptrace_flow_change change)
 uint64_t
 FlowLife::stored_size() const
 {
-    uint64_t size = (kLifeOverhead + trace_ids.capacity() * sizeof(uint64_t)
-                     + sessions.capacity() * sizeof(const void *));
+    uint64_t size = kLifeOverhead + traces.heap_size();
     for (const FlowEvent &event : events) {
         size += sizeof event + event.detail.capacity();
     }
@@ -83,6 +82,16 @@ void
 FlowLog::installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
                    const std::vector<const void *> &sessions, int64_t wall_ms)
 {
+    FlowTraces traces;
+    for (size_t i = 0; i < trace_ids.size() && i < sessions.size(); i++) {
+        traces.push_back({trace_ids[i], sessions[i]});
+    }
+    installed(ufid, std::move(traces), wall_ms);
+}
+
+void
+FlowLog::installed(const Ufid &ufid, FlowTraces traces, int64_t wall_ms)
+{
     MutexGuard guard(&mutex_);
     std::vector<FlowLife> &lives = flows_[ufid];
 
@@ -97,12 +106,10 @@ FlowLog::installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
         size_ += last.stored_size();
     }
 
-    FlowLife life;
-    life.trace_ids = trace_ids;
-    life.sessions = sessions;
+    FlowLife &life = lives.emplace_back();
+    life.traces = std::move(traces);
     life.installed_ms = wall_ms;
     size_ += life.stored_size();
-    lives.push_back(std::move(life));
     order_.push_back(ufid);
     while (order_.size() > kMaxLives) {
         forget_oldest();
@@ -121,16 +128,15 @@ FlowLog::forget_session(const void *session)
         std::vector<FlowLife> &lives = it->second;
         for (auto l = lives.begin(); l != lives.end();) {
             size_ -= l->stored_size();
-            for (size_t i = 0; i < l->sessions.size();) {
-                if (l->sessions[i] == session) {
-                    l->sessions.erase(l->sessions.begin() + i);
-                    l->trace_ids.erase(l->trace_ids.begin() + i);
+            for (size_t i = 0; i < l->traces.size();) {
+                if (l->traces[i].session == session) {
+                    l->traces.erase(i);
                     forgot = true;
                 } else {
                     i++;
                 }
             }
-            if (l->trace_ids.empty()) {
+            if (l->traces.empty()) {
                 l = lives.erase(l);
             } else {
                 size_ += l->stored_size();
@@ -201,8 +207,10 @@ FlowLog::find(const Ufid &ufid, uint64_t trace_id, FlowLife *life) const
         return false;
     }
     for (auto l = it->second.rbegin(); l != it->second.rend(); ++l) {
-        if (std::find(l->trace_ids.begin(), l->trace_ids.end(), trace_id)
-            != l->trace_ids.end()) {
+        if (std::any_of(l->traces.begin(), l->traces.end(),
+                        [trace_id](const FlowTrace &trace) {
+                            return trace.trace_id == trace_id;
+                        })) {
             *life = *l;
             return true;
         }
@@ -218,7 +226,9 @@ FlowLog::traces_of(const Ufid &ufid) const
     auto it = flows_.find(ufid);
     if (it != flows_.end()) {
         for (auto l = it->second.rbegin(); l != it->second.rend(); ++l) {
-            ids.insert(ids.end(), l->trace_ids.begin(), l->trace_ids.end());
+            for (const FlowTrace &trace : l->traces) {
+                ids.push_back(trace.trace_id);
+            }
         }
     }
     return ids;

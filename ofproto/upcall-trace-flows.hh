@@ -64,12 +64,103 @@ struct FlowEvent {
     std::string detail;         /* New actions, or why it was deleted. */
 };
 
+/* A trace whose round installed a flow, and its session, which only
+ * identifies it. */
+struct FlowTrace {
+    uint64_t trace_id;
+    const void *session;
+};
+
+/* The traces that installed one life of a flow, in the order given.  Nearly
+ * always one (one session traces the packet): it is held inline, so that
+ * following a flow allocates nothing for it, on the capture path. */
+class FlowTraces {
+public:
+    FlowTraces() = default;
+    FlowTraces(const FlowTraces &other) { append(other); }
+    FlowTraces(FlowTraces &&other) noexcept { take(other); }
+    FlowTraces &operator=(const FlowTraces &other)
+    {
+        if (this != &other) {
+            size_ = 0;
+            append(other);
+        }
+        return *this;
+    }
+    FlowTraces &operator=(FlowTraces &&other) noexcept
+    {
+        if (this != &other) {
+            delete[] heap_;
+            take(other);
+        }
+        return *this;
+    }
+    ~FlowTraces() { delete[] heap_; }
+
+    size_t size() const { return size_; }
+    bool empty() const { return !size_; }
+    const FlowTrace *begin() const { return data(); }
+    const FlowTrace *end() const { return data() + size_; }
+    const FlowTrace &operator[](size_t i) const { return data()[i]; }
+
+    void push_back(const FlowTrace &trace)
+    {
+        if (size_ == capacity_) {
+            grow(2 * capacity_);
+        }
+        data()[size_++] = trace;
+    }
+    void erase(size_t i)
+    {
+        FlowTrace *d = data();
+        std::memmove(&d[i], &d[i + 1], (size_ - i - 1) * sizeof *d);
+        size_--;
+    }
+    /* Heap bytes, beyond the object itself. */
+    uint64_t heap_size() const
+    {
+        return heap_ ? capacity_ * sizeof(FlowTrace) : 0;
+    }
+
+private:
+    FlowTrace *data() { return heap_ ? heap_ : &inline_; }
+    const FlowTrace *data() const { return heap_ ? heap_ : &inline_; }
+    void grow(size_t capacity)
+    {
+        FlowTrace *heap = new FlowTrace[capacity];
+        std::memcpy(heap, data(), size_ * sizeof *heap);
+        delete[] heap_;
+        heap_ = heap;
+        capacity_ = capacity;
+    }
+    void append(const FlowTraces &other)
+    {
+        for (const FlowTrace &trace : other) {
+            push_back(trace);
+        }
+    }
+    void take(FlowTraces &other)
+    {
+        inline_ = other.inline_;
+        heap_ = other.heap_;
+        size_ = other.size_;
+        capacity_ = other.capacity_;
+        other.heap_ = nullptr;
+        other.size_ = 0;
+        other.capacity_ = 1;
+    }
+
+    FlowTrace inline_{};
+    FlowTrace *heap_ = nullptr;
+    size_t size_ = 0;
+    size_t capacity_ = 1;
+};
+
 /* One life of a datapath flow: from the round that installed it until it
  * left the datapath.  The same flow (the same key, so the same UFID) may be
  * installed again later, by another trace: that is another life. */
 struct FlowLife {
-    std::vector<uint64_t> trace_ids;    /* Traces whose round installed it. */
-    std::vector<const void *> sessions; /* The session of each trace. */
+    FlowTraces traces;                  /* Traces whose round installed it. */
     int64_t installed_ms = 0;           /* Wall clock. */
     uint64_t n_packets = 0;             /* Since installed. */
     uint64_t n_bytes = 0;
@@ -98,12 +189,16 @@ public:
         return n_lives_.load(std::memory_order_relaxed) != 0;
     }
 
-    /* A round of each of 'trace_ids' (one per session it was stored in,
-     * 'sessions', which only identify them) installed the flow 'ufid' at
-     * 'wall_ms'. */
-    void installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
-                   const std::vector<const void *> &sessions, int64_t wall_ms)
+    /* A round of each of 'traces' (one per session it was stored in)
+     * installed the flow 'ufid' at 'wall_ms'.  'traces' is taken: this
+     * runs for every traced round that installs a flow. */
+    void installed(const Ufid &ufid, FlowTraces traces, int64_t wall_ms)
         OVS_EXCLUDED(mutex_);
+    /* The same, for a round of each of 'trace_ids', whose sessions are
+     * 'sessions'. */
+    void installed(const Ufid &ufid, const std::vector<uint64_t> &trace_ids,
+                   const std::vector<const void *> &sessions,
+                   int64_t wall_ms) OVS_EXCLUDED(mutex_);
 
     /* Forgets the traces of 'session' (its traces were cleared, or it is
      * gone), and the lives that no trace holds any more. */

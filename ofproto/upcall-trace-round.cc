@@ -19,6 +19,7 @@
 #include "upcall-trace.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,9 +48,16 @@ struct uptrace_capture {
         bool started;               /* Begun by this round, not continued. */
     };
 
+    explicit uptrace_capture(std::shared_ptr<uptrace_engine> engine_)
+        : engine(std::move(engine_)),
+          stored(new_stored_round(engine->shared())), round(*stored) {}
+
     std::shared_ptr<uptrace_engine> engine;
     std::vector<Target> targets;
-    Round round;
+    /* The round, filled where it will be stored: committing it moves
+     * nothing. */
+    std::shared_ptr<StoredRound> stored;
+    Round &round;
 };
 
 namespace uptrace {
@@ -74,8 +82,8 @@ std::unique_ptr<uptrace_capture>
 new_capture(uptrace_engine *engine, const struct uptrace_round_info *info,
             int64_t now_ms)
 {
-    auto capture = std::make_unique<uptrace_capture>();
-    capture->engine = engine->shared_from_this();
+    auto capture = std::make_unique<uptrace_capture>(
+        engine->shared_from_this());
     capture->round.seq = engine->shared()->next_round_seq.fetch_add(
         1, std::memory_order_relaxed);
     capture->round.monotonic_ms = now_ms;
@@ -199,20 +207,17 @@ capture_commit(std::unique_ptr<uptrace_capture> capture)
     if (filled.blob_data.capacity() > filled.blob_data.size() + 512) {
         filled.blob_data.shrink_to_fit();
     }
-    RoundPtr round = make_stored_round(std::move(filled),
-                                       capture->engine->shared());
+    RoundPtr round = commit_stored_round(std::move(capture->stored));
     for (const auto &target : capture->targets) {
         target.session->store_round(target.trace_id, round);
     }
     if (round->has_ufid && round->installed) {
-        std::vector<uint64_t> trace_ids;
-        std::vector<const void *> sessions;
+        FlowTraces traces;
         for (const auto &target : capture->targets) {
-            trace_ids.push_back(target.trace_id);
-            sessions.push_back(target.session.get());
+            traces.push_back({target.trace_id, target.session.get()});
         }
-        capture->engine->flows().installed(round->ufid, trace_ids,
-                                           sessions, round->wall_ms);
+        capture->engine->flows().installed(round->ufid, std::move(traces),
+                                           round->wall_ms);
     }
 }
 
@@ -298,6 +303,23 @@ uptrace_capture_continue(struct uptrace_engine *engine, uint32_t recirc_id,
 }
 
 void
+uptrace_capture_reserve(struct uptrace_capture *capture, size_t n_nodes,
+                        size_t node_text, size_t blob_bytes)
+{
+    call_from_c_void([&] {
+        /* Only ever growing: std::string::reserve() may shrink. */
+        Round &round = capture->round;
+        round.nodes.reserve(n_nodes);
+        if (round.node_text.capacity() < node_text) {
+            round.node_text.reserve(node_text);
+        }
+        if (round.blob_data.capacity() < blob_bytes) {
+            round.blob_data.reserve(blob_bytes);
+        }
+    });
+}
+
+void
 uptrace_capture_set_blob(struct uptrace_capture *capture,
                          enum uptrace_blob which, const void *data,
                          size_t size)
@@ -307,9 +329,10 @@ uptrace_capture_set_blob(struct uptrace_capture *capture,
     }
     call_from_c_void([&] {
         Round &round = capture->round;
-        if (round.blob_data.empty()) {
-            /* Room for two flows, a megaflow and actions: one allocation.
-             * The surplus is given back at commit. */
+        if (round.blob_data.empty() && round.blob_data.capacity() < 256) {
+            /* Room for two flows, a megaflow and actions: one allocation,
+             * unless uptrace_capture_reserve() made room.  The surplus is
+             * given back at commit. */
             round.blob_data.reserve(3072);
         }
         size = data ? std::min<size_t>(size, UINT32_MAX) : 0;
@@ -339,9 +362,10 @@ uptrace_capture_add_node(struct uptrace_capture *capture,
 {
     call_from_c_void([&] {
         Round &round = capture->round;
-        if (round.nodes.empty()) {
-            /* Enough for most translations: no reallocation as they
-             * grow.  The surplus is given back at commit. */
+        if (!round.nodes.capacity()) {
+            /* Enough for most translations, unless uptrace_capture_reserve()
+             * made room: no reallocation as they grow.  The surplus is given
+             * back at commit. */
             round.nodes.reserve(16);
             round.node_text.reserve(1024);
         }
@@ -352,6 +376,36 @@ uptrace_capture_add_node(struct uptrace_capture *capture,
             std::min<size_t>(size, UINT32_MAX));
         round.nodes.push_back(node);
         round.node_text.append(text, node.text_size);
+    });
+}
+
+void
+uptrace_capture_add_nodes(struct uptrace_capture *capture,
+                          const struct uptrace_node *nodes, size_t n)
+{
+    call_from_c_void([&] {
+        Round &round = capture->round;
+        size_t text_size = 0;
+        for (size_t i = 0; i < n; i++) {
+            text_size += std::min<size_t>(nodes[i].size, UINT32_MAX);
+        }
+        round.nodes.reserve(round.nodes.size() + n);
+        size_t offset = round.node_text.size();
+        if (round.node_text.capacity() < offset + text_size) {
+            round.node_text.reserve(offset + text_size);
+        }
+        round.node_text.resize(offset + text_size);
+        for (size_t i = 0; i < n; i++) {
+            TranslationNode node;
+            node.type = static_cast<uint8_t>(nodes[i].type);
+            node.depth = static_cast<uint16_t>(
+                std::min(nodes[i].depth, 0xffffu));
+            node.text_size = static_cast<uint32_t>(
+                std::min<size_t>(nodes[i].size, UINT32_MAX));
+            round.nodes.push_back(node);
+            memcpy(&round.node_text[offset], nodes[i].text, node.text_size);
+            offset += node.text_size;
+        }
     });
 }
 

@@ -193,6 +193,9 @@ upcall_trace_rules_put_table_id(const struct xlate_in *xin, uint8_t table_id,
     if (!is_traced(xin)) {
         return false;
     }
+    /* The rule's text follows: one allocation for the line, not one for the
+     * number and another as the text grows it. */
+    ds_reserve(s, s->length + 255);
     if (table_id < 10) {
         ds_put_char(s, ' ');
     }
@@ -344,7 +347,45 @@ format_plain(struct ds *s, const char *format, va_list args)
     }
 }
 
-char *
+/* Each thread formats its reports in the same buffer: oftrace_report()
+ * copies the text into its node, so a report allocates nothing here.  The
+ * buffer is found through a thread-local pointer, a few instructions where
+ * ovsthread_getspecific() takes tens, and freed by the key's destructor
+ * when the thread exits. */
+static ovsthread_key_t report_buf_key;
+DEFINE_STATIC_PER_THREAD_DATA(struct ds *, report_buf_ptr, NULL);
+
+static void
+report_buf_destroy(void *buf_)
+{
+    struct ds *buf = buf_;
+
+    ds_destroy(buf);
+    free(buf);
+}
+
+static struct ds *
+report_buf(void)
+{
+    struct ds **bufp = report_buf_ptr_get();
+
+    if (OVS_UNLIKELY(!*bufp)) {
+        static struct ovsthread_once once = OVSTHREAD_ONCE_INITIALIZER;
+
+        if (ovsthread_once_start(&once)) {
+            ovsthread_key_create(&report_buf_key, report_buf_destroy);
+            ovsthread_once_done(&once);
+        }
+        *bufp = xmalloc(sizeof **bufp);
+        ds_init(*bufp);
+        ds_reserve(*bufp, 255);
+        ovsthread_setspecific(report_buf_key, *bufp);
+    }
+    ds_clear(*bufp);
+    return *bufp;
+}
+
+const char *
 upcall_trace_rules_format(const struct xlate_in *xin, const char *format,
                           va_list args)
 {
@@ -352,18 +393,16 @@ upcall_trace_rules_format(const struct xlate_in *xin, const char *format,
         return NULL;
     }
 
-    struct ds s = DS_EMPTY_INITIALIZER;
+    struct ds *s = report_buf();
     va_list copy;
 
-    /* One allocation for most reports, instead of growing from nothing. */
-    ds_reserve(&s, 127);
     va_copy(copy, args);
-    if (!format_plain(&s, format, copy)) {
-        ds_clear(&s);
-        ds_put_format_valist(&s, format, args);
+    if (!format_plain(s, format, copy)) {
+        ds_clear(s);
+        ds_put_format_valist(s, format, args);
     }
     va_end(copy);
-    return ds_steal_cstr(&s);
+    return ds_cstr(s);
 }
 
 /* Removes 'rt' from 'rules' and frees it once no thread can see it. */

@@ -67,12 +67,14 @@ bool upcall_trace_rules_report_action(const struct xlate_in *,
                                       const struct ofpact *a);
 
 /* Hook of xlate_report(): if 'xin' is traced by live upcall tracing,
- * returns the malloc()'d text of 'format' and 'args', as xvasprintf() would
- * (one pass for the literal text and the plain conversions most reports
- * use, %s, %d, %u, %x and their 'l' and 'z' forms; vsnprintf() otherwise).
- * Returns NULL, without reading 'args', otherwise. */
-char *upcall_trace_rules_format(const struct xlate_in *, const char *format,
-                                va_list args);
+ * returns the text of 'format' and 'args', as xvasprintf() would (one pass
+ * for the literal text and the plain conversions most reports use, %s, %d,
+ * %u, %x and their 'l' and 'z' forms; vsnprintf() otherwise), in a buffer
+ * of this thread that the next call reuses: the caller copies it (into its
+ * oftrace_node) and does not free it.  Returns NULL, without reading 'args',
+ * otherwise. */
+const char *upcall_trace_rules_format(const struct xlate_in *,
+                                      const char *format, va_list args);
 
 /* Hook of rule_dealloc(): forgets the text of 'rule'. */
 void upcall_trace_rules_forget(const struct rule_dpif *);

@@ -85,9 +85,31 @@ constexpr uint64_t TRACE_OVERHEAD = (((64 + 8 + 15) & ~UINT64_C(15))
                                      + ((sizeof(Trace) + 16 + 8 + 15)
                                         & ~UINT64_C(15)));
 
-/* Makes 'round' a stored round, accounted in the bytes of 'shared' as long
- * as it lives: once, however many traces of however many sessions hold
- * it. */
+/* A round that is, or will be, stored, with what it accounts for in the
+ * bytes of 'shared', given back when it goes.  Made by make_shared(): the
+ * round and the control block of its shared_ptr are one allocation.  A
+ * capture fills one in place (new_stored_round(), then
+ * commit_stored_round()), so that committing copies nothing. */
+struct StoredRound final : Round {
+    explicit StoredRound(const std::shared_ptr<EngineShared> &shared_)
+        : shared(shared_) {}
+    ~StoredRound();
+    StoredRound(const StoredRound &) = delete;
+    StoredRound &operator=(const StoredRound &) = delete;
+
+    std::shared_ptr<EngineShared> shared;
+    uint64_t size = 0;          /* Accounted; 0 until committed. */
+};
+
+/* An empty round to fill, accounted for nothing until committed. */
+std::shared_ptr<StoredRound> new_stored_round(
+    const std::shared_ptr<EngineShared> &shared);
+
+/* Makes 'round', filled, a stored round, accounted as long as it lives:
+ * once, however many traces of however many sessions hold it. */
+RoundPtr commit_stored_round(std::shared_ptr<StoredRound> round);
+
+/* Makes 'round' a stored round, as commit_stored_round() does. */
 RoundPtr make_stored_round(Round round,
                            const std::shared_ptr<EngineShared> &shared);
 

@@ -343,6 +343,13 @@ struct uptrace_capture *uptrace_capture_continue(
     struct uptrace_engine *, uint32_t recirc_id,
     const struct uptrace_fingerprint *, const struct uptrace_round_info *);
 
+/* Optional: room for 'n_nodes' nodes of 'node_text' bytes of text in all
+ * (uptrace_capture_add_node()) and 'blob_bytes' bytes of blobs, so that
+ * the round is allocated once at its final size, neither grown nor trimmed
+ * at commit.  More may be added than reserved. */
+void uptrace_capture_reserve(struct uptrace_capture *, size_t n_nodes,
+                             size_t node_text, size_t blob_bytes);
+
 /* Fills the capture.  Each may be called at most once per field. */
 void uptrace_capture_set_blob(struct uptrace_capture *, enum uptrace_blob,
                               const void *data, size_t size);
@@ -376,6 +383,19 @@ enum uptrace_node_type {
 void uptrace_capture_add_node(struct uptrace_capture *,
                               enum uptrace_node_type, unsigned int depth,
                               const char *text, size_t size);
+
+/* One node, for uptrace_capture_add_nodes(). */
+struct uptrace_node {
+    enum uptrace_node_type type;
+    unsigned int depth;
+    const char *text;
+    size_t size;
+};
+
+/* Appends 'n' nodes at once, as uptrace_capture_add_node() would one by
+ * one, with one allocation for all of them at their final size. */
+void uptrace_capture_add_nodes(struct uptrace_capture *,
+                               const struct uptrace_node *, size_t n);
 /* The translation error, or NULL if translation succeeded. */
 void uptrace_capture_set_xlate_error(struct uptrace_capture *,
                                      const char *error);
