@@ -4,7 +4,8 @@
 one (tests/autotest/upcall-trace-grouping.at covers the rest): a patch port
 into a bridge that rewrites before the kernel's conntrack, two identical
 packets whose rounds are in flight together, IP fragments that the
-kernel's conntrack reassembles.  Run in the kernel tier's guest
+kernel's conntrack reassembles, the kernel's SNAT and an ICMP error about
+a SNATed flow.  Run in the kernel tier's guest
 (conftest.py)."""
 
 import re
@@ -151,3 +152,47 @@ def test_fragments_reassembled_by_conntrack(kovs):
     assert datagram["n_rounds"] == 1 and datagram["missing_rounds"] == []
     assert "nw_frag=no" in r["flow"] and tp_dst(r) == 7303, r
     assert ct_state(r) == "new|trk", r
+
+
+def test_snat_and_an_icmp_error_about_it(kovs):
+    ovs = kovs
+    # ns1's datagrams leave SNATed to NAT_IP by the kernel's conntrack;
+    # ns2 has no listener and answers with an ICMP port unreachable to
+    # NAT_IP, which conntrack relates to the connection and translates
+    # back, its quoted header included.  Each packet's rounds before and
+    # after conntrack form one trace, though NAT changed the addresses
+    # (and, for the error, the header it quotes) between them.
+    nat_ip = "172.31.250.100"
+    _replace_flows(ovs, ovs.bridge,
+                   "priority=10,ip,in_port=P1 actions="
+                   "ct(commit,zone=1,nat(src=%s),table=1)\n"
+                   "priority=10,ip,in_port=P2 actions=ct(zone=1,nat,table=2)\n"
+                   "table=1,priority=10,ip actions=output:P2\n"
+                   "table=2,priority=10,ct_state=+rel+trk,ip "
+                   "actions=output:P1\n" % nat_ip)
+    ovs.ns(ovs.ns2, "ip", "neigh", "replace", nat_ip, "lladdr",
+           _mac(ovs, ovs.ns1), "dev", "eth0", "nud", "permanent")
+    create_session(ovs, "out", "udp", ovs.p1)
+    create_session(ovs, "err", "icmp", ovs.p2)
+    ovs.ns(ovs.ns1, "bash", "-c", "echo x > /dev/udp/%s/7310" % NS2_IP)
+
+    def two_rounds(session):
+        listed = ovs.traces(session)
+        return len(listed) == 1 and listed[0]["n_rounds"] == 2 and listed
+    wait_until(lambda: two_rounds("out") and two_rounds("err"), timeout=30,
+               what="a trace of two rounds in each session")
+
+    out, = _traces(ovs, "out")
+    r1, r2 = out["rounds"]
+    assert not out["partial"] and out["missing_rounds"] == [], out
+    assert recircs(r1["datapath_actions"]) == [r2["recirc_id"]], out
+    assert _nw(r1, "nw_src") == NS1_IP and _nw(r2, "nw_src") == nat_ip, out
+    assert "snat" in ct_state(r2), r2
+
+    err, = _traces(ovs, "err")
+    e1, e2 = err["rounds"]
+    assert not err["partial"] and err["missing_rounds"] == [], err
+    assert recircs(e1["datapath_actions"]) == [e2["recirc_id"]], err
+    assert "icmp_type=3" in e1["flow"] and _nw(e1, "nw_dst") == nat_ip, e1
+    assert "rel" in ct_state(e2) and _nw(e2, "nw_dst") == NS1_IP, e2
+    assert e2["datapath_actions"].endswith(str(ovs.odp_port(ovs.p1))), e2
