@@ -91,8 +91,8 @@ static size_t n_published_bindings;
 static bool *binding_indexed;
 
 /* One traced upcall, from upcall_trace_begin() to upcall_trace_finish(). */
-struct upcall_trace {
-    struct uptrace_capture *capture;
+struct upcall_trace_round {
+    struct uptrace_round *capture;
     struct ovs_list nodes;              /* Translation trace, "oftrace_node"s. */
     bool nodes_taken;                   /* 'nodes' already rendered, freed. */
 
@@ -107,7 +107,7 @@ struct upcall_trace {
     enum slow_path_reason slow;
 };
 
-/* Each thread keeps the struct upcall_trace of its last few finished
+/* Each thread keeps the struct upcall_trace_round of its last few finished
  * traces for its next ones: a handler thread finishes a whole batch of
  * upcalls at once, and each of these large objects cost a malloc() and a
  * free() that searched the heap's bins.  Freed when the thread exits. */
@@ -115,7 +115,7 @@ struct upcall_trace {
 
 struct trace_cache {
     size_t n;
-    struct upcall_trace *traces[TRACE_CACHE_SIZE];
+    struct upcall_trace_round *traces[TRACE_CACHE_SIZE];
 };
 
 /* Found through a thread-local pointer, a few instructions where
@@ -147,7 +147,7 @@ trace_cache_get(void)
     return *cachep;
 }
 
-static struct upcall_trace *
+static struct upcall_trace_round *
 trace_alloc(void)
 {
     struct trace_cache *cache = trace_cache_get();
@@ -155,11 +155,11 @@ trace_alloc(void)
     if (cache->n) {
         return cache->traces[--cache->n];
     }
-    return xmalloc(sizeof(struct upcall_trace));
+    return xmalloc(sizeof(struct upcall_trace_round));
 }
 
 static void
-trace_free(struct upcall_trace *trace)
+trace_free(struct upcall_trace_round *trace)
 {
     struct trace_cache *cache = trace_cache_get();
 
@@ -369,7 +369,7 @@ thawed_flow(const struct xlate_in *xin, const struct frozen_state *state,
     }
 }
 
-struct upcall_trace *
+struct upcall_trace_round *
 upcall_trace_begin(const struct ofproto_dpif *ofproto,
                    const struct flow *flow, const struct dp_packet *packet,
                    const char *upcall_type, unsigned pmd_id,
@@ -382,7 +382,7 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     const struct upcall_trace_bridge *match_bridge = bridge;
     struct uptrace_session *stub[16];
     struct uptrace_session **sessions = stub;
-    struct uptrace_capture *capture = NULL;
+    struct uptrace_round *capture = NULL;
     const struct flow *match_flow;
     struct flow tnl_flow;
     size_t n_sessions = 0;
@@ -461,18 +461,18 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
         fp.nat = (flow->ct_state & (CS_SRC_NAT | CS_DST_NAT)) != 0;
         if (uptrace_engine_expects_tuple(engine, flow->recirc_id, &fp)) {
             upcall_trace_fingerprint_packet(flow, packet, &fp);
-            capture = uptrace_capture_continue(engine, flow->recirc_id, &fp,
-                                               &info);
+            capture = uptrace_round_continue(engine, flow->recirc_id, &fp,
+                                             &info);
         }
         if (capture && n_sessions) {
             /* Sessions that do not trace this packet yet but whose filter
              * matches this round start a trace here. */
-            uptrace_capture_add_sessions(capture, sessions, n_sessions, true);
+            uptrace_round_add_sessions(capture, sessions, n_sessions, true);
         }
     }
     if (!capture && n_sessions) {
-        capture = uptrace_capture_begin(engine, sessions, n_sessions, &info,
-                                        flow->recirc_id != 0);
+        capture = uptrace_round_begin(engine, sessions, n_sessions, &info,
+                                      flow->recirc_id != 0);
     }
     if (sessions != stub) {
         free(sessions);
@@ -482,18 +482,18 @@ upcall_trace_begin(const struct ofproto_dpif *ofproto,
     }
 
     /* The packet itself, if a session keeps it (options:packet-bytes). */
-    uint32_t packet_bytes = uptrace_capture_packet_bytes(capture);
+    uint32_t packet_bytes = uptrace_round_packet_bytes(capture);
     if (packet_bytes) {
         size_t size = dp_packet_size(packet);
 
-        uptrace_capture_set_packet(capture, dp_packet_data(packet),
-                                   MIN(size, packet_bytes), size);
+        uptrace_round_set_packet(capture, dp_packet_data(packet),
+                                 MIN(size, packet_bytes), size);
     }
 
     /* Reused (see trace_alloc()), but zeroed as xzalloc() did, so that
      * every field not set here, today's or one added later, starts zeroed.
      * (A compound literal would build, and copy, a temporary.) */
-    struct upcall_trace *trace = trace_alloc();
+    struct upcall_trace_round *trace = trace_alloc();
     memset(trace, 0, sizeof *trace);
     trace->capture = capture;
     ovs_list_init(&trace->nodes);
@@ -556,7 +556,7 @@ collect_nodes(struct node_batch *batch, const struct ovs_list *nodes,
 /* Hands the translation tree 'nodes' to 'capture', depth first, as it is,
  * in one call: the engine renders it only when it is read. */
 static void
-add_nodes(struct uptrace_capture *capture, const struct ovs_list *nodes)
+add_nodes(struct uptrace_round *capture, const struct ovs_list *nodes)
 {
     struct node_batch batch;
 
@@ -564,40 +564,40 @@ add_nodes(struct uptrace_capture *capture, const struct ovs_list *nodes)
     batch.n = 0;
     batch.allocated = ARRAY_SIZE(batch.stub);
     collect_nodes(&batch, nodes, 0);
-    uptrace_capture_add_nodes(capture, batch.nodes, batch.n);
+    uptrace_round_add_nodes(capture, batch.nodes, batch.n);
     if (batch.nodes != batch.stub) {
         free(batch.nodes);
     }
 }
 
 void
-upcall_trace_xlate_done(struct upcall_trace *trace,
+upcall_trace_xlate_done(struct upcall_trace_round *trace,
                         const struct xlate_in *xin,
                         const struct xlate_out *xout, int xlate_error,
                         const struct flow_wildcards *wc,
                         const struct ofpbuf *odp_actions,
                         const ovs_u128 *ufid)
 {
-    struct uptrace_capture *capture = trace->capture;
+    struct uptrace_round *capture = trace->capture;
 
     upcall_trace_rules_end();
 
     /* The blobs' final size, allocated once (the megaflow's comes at
      * upcall_trace_finish()).  add_nodes() sizes the tree's storage. */
-    uptrace_capture_reserve(capture, 0, 0,
-                            2 * sizeof trace->initial_flow + odp_actions->size
-                            + sizeof(struct upcall_trace_megaflow_blob));
+    uptrace_round_reserve(capture, 0, 0,
+                          2 * sizeof trace->initial_flow + odp_actions->size
+                          + sizeof(struct upcall_trace_megaflow_blob));
 
-    uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
-                             &trace->initial_flow, sizeof trace->initial_flow);
+    uptrace_round_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
+                           &trace->initial_flow, sizeof trace->initial_flow);
     struct flow final_buf;
     const struct flow *final = upcall_trace_final_flow(trace->upcall_flow,
                                                        &trace->initial_flow,
                                                        xin, &final_buf);
-    uptrace_capture_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
-                             final, sizeof *final);
-    uptrace_capture_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
-                             odp_actions->data, odp_actions->size);
+    uptrace_round_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
+                           final, sizeof *final);
+    uptrace_round_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
+                           odp_actions->data, odp_actions->size);
     if (wc) {
         trace->wc = *wc;
         trace->have_wc = true;
@@ -608,10 +608,10 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
     trace->nodes_taken = true;
 
     if (xlate_error != XLATE_OK) {
-        uptrace_capture_set_xlate_error(capture, xlate_strerror(xlate_error));
+        uptrace_round_set_xlate_error(capture, xlate_strerror(xlate_error));
     }
     if (ufid) {
-        uptrace_capture_set_ufid(capture, (const uint8_t *) ufid);
+        uptrace_round_set_ufid(capture, (const uint8_t *) ufid);
     }
     trace->slow = xout->slow;
     if (xout->slow) {
@@ -626,7 +626,7 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
                           slow_path_reason_to_explanation(
                               rightmost_1bit(slow)));
         }
-        uptrace_capture_set_slow_path(capture, ds_cstr(&why));
+        uptrace_round_set_slow_path(capture, ds_cstr(&why));
         ds_destroy(&why);
     }
 
@@ -637,24 +637,25 @@ upcall_trace_xlate_done(struct upcall_trace *trace,
 }
 
 void
-upcall_trace_set_put_op(struct upcall_trace *trace, const struct dpif_op *op)
+upcall_trace_set_put_op(struct upcall_trace_round *trace,
+                        const struct dpif_op *op)
 {
     trace->put_op = op;
 }
 
 void
-upcall_trace_set_execute_op(struct upcall_trace *trace,
+upcall_trace_set_execute_op(struct upcall_trace_round *trace,
                             const struct dpif_op *op)
 {
     trace->execute_op = op;
 }
 
 void
-upcall_trace_finish(struct upcall_trace **tracep, bool installed,
+upcall_trace_finish(struct upcall_trace_round **tracep, bool installed,
                     const char *reason, const struct flow_wildcards *wc,
                     bool exact)
 {
-    struct upcall_trace *trace = *tracep;
+    struct upcall_trace_round *trace = *tracep;
     char *msg = NULL;
 
     if (!trace) {
@@ -673,14 +674,14 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
                                      (enum slow_path_reason)
                                      (trace->slow & -trace->slow)));
     }
-    uptrace_capture_set_install(trace->capture, installed, reason);
+    uptrace_round_set_install(trace->capture, installed, reason);
 
     if (trace->execute_op && trace->execute_op->error) {
         char *error = xasprintf("the datapath failed to execute the actions "
                                 "(%s)",
                                 ovs_strerror(trace->execute_op->error));
 
-        uptrace_capture_set_execute_error(trace->capture, error);
+        uptrace_round_set_execute_error(trace->capture, error);
         free(error);
     }
 
@@ -696,11 +697,11 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
              * this exact mask. */
             flow_wildcards_init_for_packet(&megaflow.wc, trace->upcall_flow);
         }
-        uptrace_capture_set_blob(trace->capture, UPTRACE_BLOB_MEGAFLOW,
-                                 &megaflow, sizeof megaflow);
+        uptrace_round_set_blob(trace->capture, UPTRACE_BLOB_MEGAFLOW,
+                               &megaflow, sizeof megaflow);
     }
 
-    uptrace_capture_commit(trace->capture);
+    uptrace_round_commit(trace->capture);
     if (installed) {
         upcall_trace_flow_installed();
     }
@@ -709,7 +710,7 @@ upcall_trace_finish(struct upcall_trace **tracep, bool installed,
 }
 
 void
-upcall_trace_abort(struct upcall_trace *trace)
+upcall_trace_abort(struct upcall_trace_round *trace)
 {
     if (trace) {
         upcall_trace_grouping_end();
@@ -717,7 +718,7 @@ upcall_trace_abort(struct upcall_trace *trace)
             upcall_trace_rules_end();
             oftrace_node_list_destroy(&trace->nodes);
         }
-        uptrace_capture_abort(trace->capture);
+        uptrace_round_abort(trace->capture);
         trace_free(trace);
     }
 }

@@ -113,24 +113,26 @@ upcall_trace_is_active(void)
     return n != 0;
 }
 
-/* One traced upcall, from before translation until it is stored. */
-struct upcall_trace;
+/* One round of a trace (one traced upcall), from before translation until
+ * it is stored. */
+struct upcall_trace_round;
 
 /* Decides whether the upcall is traced: a recirculation of a traced packet,
  * or a match of some session's filter.  If so, turns tracing on in 'xin'
  * (initialized with xlate_in_init() and not yet translated) and returns the
- * trace; otherwise returns NULL.  Call only if upcall_trace_is_active(). */
-struct upcall_trace *upcall_trace_begin(const struct ofproto_dpif *,
-                                        const struct flow *,
-                                        const struct dp_packet *,
-                                        const char *upcall_type,
-                                        unsigned pmd_id,
-                                        struct xlate_in *xin);
+ * round; otherwise returns NULL.  Call only if upcall_trace_is_active(). */
+struct upcall_trace_round *upcall_trace_begin(const struct ofproto_dpif *,
+                                              const struct flow *,
+                                              const struct dp_packet *,
+                                              const char *upcall_type,
+                                              unsigned pmd_id,
+                                              struct xlate_in *xin);
 
 /* Collects the result of translating the traced upcall: the node tree, the
  * final flow, the megaflow, the datapath actions, the UFID, and registers
  * the recirculations the datapath actions will cause. */
-void upcall_trace_xlate_done(struct upcall_trace *, const struct xlate_in *,
+void upcall_trace_xlate_done(struct upcall_trace_round *,
+                             const struct xlate_in *,
                              const struct xlate_out *, int xlate_error,
                              const struct flow_wildcards *,
                              const struct ofpbuf *odp_actions,
@@ -138,11 +140,12 @@ void upcall_trace_xlate_done(struct upcall_trace *, const struct xlate_in *,
 
 /* For the kernel datapath's batched install: the "put" operation whose
  * result says whether the datapath flow was installed. */
-void upcall_trace_set_put_op(struct upcall_trace *, const struct dpif_op *);
+void upcall_trace_set_put_op(struct upcall_trace_round *,
+                             const struct dpif_op *);
 
 /* For the kernel datapath's batched execution: the "execute" operation
  * whose result says whether the datapath executed the round's actions. */
-void upcall_trace_set_execute_op(struct upcall_trace *,
+void upcall_trace_set_execute_op(struct upcall_trace_round *,
                                  const struct dpif_op *);
 
 /* Stores the round: 'installed' says whether a datapath flow was installed
@@ -151,12 +154,12 @@ void upcall_trace_set_execute_op(struct upcall_trace *,
  * 'exact' says that megaflows are disabled (upcall/disable-megaflows), so
  * that the flow installed matches the packet exactly, whatever the mask.
  * Sets '*tracep' to NULL. */
-void upcall_trace_finish(struct upcall_trace **tracep, bool installed,
+void upcall_trace_finish(struct upcall_trace_round **tracep, bool installed,
                          const char *reason,
                          const struct flow_wildcards *wc, bool exact);
 
-/* Frees a trace that was not finished.  NULL is allowed. */
-void upcall_trace_abort(struct upcall_trace *);
+/* Frees a round that was not finished.  NULL is allowed. */
+void upcall_trace_abort(struct upcall_trace_round *);
 
 /* The revalidators' side: the life of the datapath flows that traced rounds
  * installed (ofproto/upcall-trace-revalidate.c). */

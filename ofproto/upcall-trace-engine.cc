@@ -53,7 +53,7 @@
  *   - A trace is a vector of shared_ptrs to immutable rounds.  A round that
  *     two sessions matched is one object stored in both traces.
  *
- *   - struct uptrace_capture (upcall-trace-round.cc): one round being
+ *   - struct uptrace_round (upcall-trace-round.cc): one round being
  *     filled by a capture thread, plus the (session, trace id) pairs it
  *     will be stored in.
  *

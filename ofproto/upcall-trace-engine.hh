@@ -38,7 +38,7 @@
 
 namespace uptrace {
 
-/* One node of a round's translation tree (uptrace_capture_add_node()): its
+/* One node of a round's translation tree (uptrace_round_add_node()): its
  * text is the next 'text_size' bytes of Round::node_text. */
 struct TranslationNode {
     uint8_t type;               /* enum uptrace_node_type. */
@@ -80,7 +80,7 @@ struct Round {
     }
 
     /* The translation: a tree, rendered when read, followed by text (all of
-     * it for a round filled by uptrace_capture_set_translation(), the
+     * it for a round filled by uptrace_round_set_translation(), the
      * truncation marker for a truncated tree). */
     std::vector<TranslationNode> nodes;
     std::string node_text;

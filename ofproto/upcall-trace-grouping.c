@@ -337,7 +337,7 @@ collect_recirc_ids(const struct nlattr *actions, size_t actions_len,
 }
 
 void
-upcall_trace_expect_rounds(struct uptrace_capture *capture,
+upcall_trace_expect_rounds(struct uptrace_round *capture,
                            const struct xlate_in *xin,
                            const struct flow *upcall_flow,
                            const struct dp_packet *packet,
@@ -383,6 +383,6 @@ upcall_trace_expect_rounds(struct uptrace_capture *capture,
             upcall_trace_fingerprint_tuple(final_flow, &fp);
             fp.nat = false;
         }
-        uptrace_capture_expect_recirc(capture, ids[i], &fp);
+        uptrace_round_expect_recirc(capture, ids[i], &fp);
     }
 }

@@ -35,7 +35,7 @@
 struct dp_packet;
 struct flow;
 struct ofpbuf;
-struct uptrace_capture;
+struct uptrace_round;
 struct uptrace_fingerprint;
 struct xlate_in;
 
@@ -69,7 +69,7 @@ void upcall_trace_fingerprint_packet(const struct flow *upcall_flow,
  * with the tuple recorded when it was frozen, or that of 'final_flow' for
  * a recirculation whose freeze was not recorded.  Then ends recording, as
  * upcall_trace_grouping_end(). */
-void upcall_trace_expect_rounds(struct uptrace_capture *capture,
+void upcall_trace_expect_rounds(struct uptrace_round *capture,
                                 const struct xlate_in *xin,
                                 const struct flow *upcall_flow,
                                 const struct dp_packet *packet,

@@ -32,7 +32,7 @@
 #include "upcall-trace-registry.hh"
 #include "upcall-trace-session.hh"
 
-/* Capturing rounds: struct uptrace_capture is one round being filled by a
+/* Capturing rounds: struct uptrace_round is one round being filled by a
  * capture thread (an upcall handler or a PMD thread), plus the (session,
  * trace id) pairs it will be stored in.  A round is begun for the sessions
  * an upcall matched, or continued from a recirculation expectation, and
@@ -41,14 +41,14 @@
 using namespace uptrace;
 
 /* One round being captured. */
-struct uptrace_capture {
+struct uptrace_round {
     struct Target {
         SessionPtr session;
         uint64_t trace_id;
         bool started;               /* Begun by this round, not continued. */
     };
 
-    explicit uptrace_capture(std::shared_ptr<uptrace_engine> engine_)
+    explicit uptrace_round(std::shared_ptr<uptrace_engine> engine_)
         : engine(std::move(engine_)),
           stored(new_stored_round(engine->shared())), round(*stored) {}
 
@@ -78,11 +78,11 @@ fill_round_info(Round *round, const struct uptrace_round_info *info)
     round->bridge = nonnull(info->bridge);
 }
 
-std::unique_ptr<uptrace_capture>
+std::unique_ptr<uptrace_round>
 new_capture(uptrace_engine *engine, const struct uptrace_round_info *info,
             int64_t now_ms)
 {
-    auto capture = std::make_unique<uptrace_capture>(
+    auto capture = std::make_unique<uptrace_round>(
         engine->shared_from_this());
     capture->round.seq = engine->shared()->next_round_seq.fetch_add(
         1, std::memory_order_relaxed);
@@ -92,14 +92,14 @@ new_capture(uptrace_engine *engine, const struct uptrace_round_info *info,
     return capture;
 }
 
-std::unique_ptr<uptrace_capture>
+std::unique_ptr<uptrace_round>
 capture_begin(uptrace_engine *engine, uptrace_session *const sessions[],
               size_t n, const struct uptrace_round_info *info, bool partial)
 {
     int64_t now = engine->clock().monotonic_ms();
     int64_t wall = engine->clock().wall_ms();
 
-    std::vector<uptrace_capture::Target> targets;
+    std::vector<uptrace_round::Target> targets;
     std::string bridge;
     for (size_t i = 0; i < n; i++) {
         if (!sessions[i]) {
@@ -130,7 +130,7 @@ capture_begin(uptrace_engine *engine, uptrace_session *const sessions[],
 /* Starts a trace, at the round of 'capture', in each of 'sessions' that
  * admits it and is not already one of the capture's targets. */
 void
-capture_add_sessions(uptrace_capture *capture,
+capture_add_sessions(uptrace_round *capture,
                      uptrace_session *const sessions[], size_t n,
                      bool partial)
 {
@@ -156,7 +156,7 @@ capture_add_sessions(uptrace_capture *capture,
     }
 }
 
-std::unique_ptr<uptrace_capture>
+std::unique_ptr<uptrace_round>
 capture_continue(uptrace_engine *engine, uint32_t recirc_id,
                  const struct uptrace_fingerprint &fp,
                  const struct uptrace_round_info *info)
@@ -167,7 +167,7 @@ capture_continue(uptrace_engine *engine, uint32_t recirc_id,
         return nullptr;
     }
 
-    std::vector<uptrace_capture::Target> targets;
+    std::vector<uptrace_round::Target> targets;
     std::string bridge;
     for (const TraceRef &ref : refs) {
         SessionPtr session = ref.session.lock();
@@ -193,7 +193,7 @@ capture_continue(uptrace_engine *engine, uint32_t recirc_id,
 }
 
 void
-capture_commit(std::unique_ptr<uptrace_capture> capture)
+capture_commit(std::unique_ptr<uptrace_round> capture)
 {
     Round &filled = capture->round;
     /* A reallocation costs as much as a few hundred bytes of slack, which
@@ -222,7 +222,7 @@ capture_commit(std::unique_ptr<uptrace_capture> capture)
 }
 
 void
-capture_abort(std::unique_ptr<uptrace_capture> capture)
+capture_abort(std::unique_ptr<uptrace_round> capture)
 {
     for (const auto &target : capture->targets) {
         if (target.started) {
@@ -238,12 +238,12 @@ capture_abort(std::unique_ptr<uptrace_capture> capture)
 
 extern "C" {
 
-struct uptrace_capture *
-uptrace_capture_begin(struct uptrace_engine *engine,
-                      struct uptrace_session *const sessions[], size_t n,
-                      const struct uptrace_round_info *info, bool partial)
+struct uptrace_round *
+uptrace_round_begin(struct uptrace_engine *engine,
+                    struct uptrace_session *const sessions[], size_t n,
+                    const struct uptrace_round_info *info, bool partial)
 {
-    return call_from_c<uptrace_capture *>(nullptr, [&] {
+    return call_from_c<uptrace_round *>(nullptr, [&] {
         return capture_begin(engine, sessions, n, info, partial).release();
     });
 }
@@ -265,9 +265,9 @@ uptrace_sessions_drop_closed(struct uptrace_engine *engine,
 }
 
 void
-uptrace_capture_add_sessions(struct uptrace_capture *capture,
-                             struct uptrace_session *const sessions[],
-                             size_t n, bool partial)
+uptrace_round_add_sessions(struct uptrace_round *capture,
+                           struct uptrace_session *const sessions[],
+                           size_t n, bool partial)
 {
     call_from_c_void([&] {
         capture_add_sessions(capture, sessions, n, partial);
@@ -292,19 +292,19 @@ uptrace_engine_expects_tuple(const struct uptrace_engine *engine,
     });
 }
 
-struct uptrace_capture *
-uptrace_capture_continue(struct uptrace_engine *engine, uint32_t recirc_id,
-                         const struct uptrace_fingerprint *fp,
-                         const struct uptrace_round_info *info)
+struct uptrace_round *
+uptrace_round_continue(struct uptrace_engine *engine, uint32_t recirc_id,
+                       const struct uptrace_fingerprint *fp,
+                       const struct uptrace_round_info *info)
 {
-    return call_from_c<uptrace_capture *>(nullptr, [&] {
+    return call_from_c<uptrace_round *>(nullptr, [&] {
         return capture_continue(engine, recirc_id, *fp, info).release();
     });
 }
 
 void
-uptrace_capture_reserve(struct uptrace_capture *capture, size_t n_nodes,
-                        size_t node_text, size_t blob_bytes)
+uptrace_round_reserve(struct uptrace_round *capture, size_t n_nodes,
+                      size_t node_text, size_t blob_bytes)
 {
     call_from_c_void([&] {
         /* Only ever growing: std::string::reserve() may shrink. */
@@ -320,9 +320,9 @@ uptrace_capture_reserve(struct uptrace_capture *capture, size_t n_nodes,
 }
 
 void
-uptrace_capture_set_blob(struct uptrace_capture *capture,
-                         enum uptrace_blob which, const void *data,
-                         size_t size)
+uptrace_round_set_blob(struct uptrace_round *capture,
+                       enum uptrace_blob which, const void *data,
+                       size_t size)
 {
     if (static_cast<int>(which) < 0 || which >= UPTRACE_N_BLOBS) {
         return;
@@ -331,7 +331,7 @@ uptrace_capture_set_blob(struct uptrace_capture *capture,
         Round &round = capture->round;
         if (round.blob_data.empty() && round.blob_data.capacity() < 256) {
             /* Room for two flows, a megaflow and actions: one allocation,
-             * unless uptrace_capture_reserve() made room.  The surplus is
+             * unless uptrace_round_reserve() made room.  The surplus is
              * given back at commit. */
             round.blob_data.reserve(3072);
         }
@@ -343,27 +343,27 @@ uptrace_capture_set_blob(struct uptrace_capture *capture,
 }
 
 void
-uptrace_capture_set_translation(struct uptrace_capture *capture,
-                                const char *text)
+uptrace_round_set_translation(struct uptrace_round *capture,
+                              const char *text)
 {
     call_from_c_void([&] { capture->round.translation = nonnull(text); });
 }
 
 void
-uptrace_capture_set_path(struct uptrace_capture *capture, const char *path)
+uptrace_round_set_path(struct uptrace_round *capture, const char *path)
 {
     call_from_c_void([&] { capture->round.path = nonnull(path); });
 }
 
 void
-uptrace_capture_add_node(struct uptrace_capture *capture,
-                         enum uptrace_node_type type, unsigned int depth,
-                         const char *text, size_t size)
+uptrace_round_add_node(struct uptrace_round *capture,
+                       enum uptrace_node_type type, unsigned int depth,
+                       const char *text, size_t size)
 {
     call_from_c_void([&] {
         Round &round = capture->round;
         if (!round.nodes.capacity()) {
-            /* Enough for most translations, unless uptrace_capture_reserve()
+            /* Enough for most translations, unless uptrace_round_reserve()
              * made room: no reallocation as they grow.  The surplus is given
              * back at commit. */
             round.nodes.reserve(16);
@@ -380,8 +380,8 @@ uptrace_capture_add_node(struct uptrace_capture *capture,
 }
 
 void
-uptrace_capture_add_nodes(struct uptrace_capture *capture,
-                          const struct uptrace_node *nodes, size_t n)
+uptrace_round_add_nodes(struct uptrace_round *capture,
+                        const struct uptrace_node *nodes, size_t n)
 {
     call_from_c_void([&] {
         Round &round = capture->round;
@@ -410,8 +410,8 @@ uptrace_capture_add_nodes(struct uptrace_capture *capture,
 }
 
 void
-uptrace_capture_set_xlate_error(struct uptrace_capture *capture,
-                                const char *error)
+uptrace_round_set_xlate_error(struct uptrace_round *capture,
+                              const char *error)
 {
     call_from_c_void([&] {
         capture->round.has_xlate_error = error != nullptr;
@@ -420,7 +420,7 @@ uptrace_capture_set_xlate_error(struct uptrace_capture *capture,
 }
 
 uint32_t
-uptrace_capture_packet_bytes(const struct uptrace_capture *capture)
+uptrace_round_packet_bytes(const struct uptrace_round *capture)
 {
     return call_from_c(0u, [&] {
         uint32_t n = 0;
@@ -432,8 +432,8 @@ uptrace_capture_packet_bytes(const struct uptrace_capture *capture)
 }
 
 void
-uptrace_capture_set_packet(struct uptrace_capture *capture, const void *data,
-                           size_t size, size_t orig_len)
+uptrace_round_set_packet(struct uptrace_round *capture, const void *data,
+                         size_t size, size_t orig_len)
 {
     call_from_c_void([&] {
         capture->round.packet.assign(static_cast<const char *>(data), size);
@@ -442,8 +442,8 @@ uptrace_capture_set_packet(struct uptrace_capture *capture, const void *data,
 }
 
 void
-uptrace_capture_set_ufid(struct uptrace_capture *capture,
-                         const uint8_t ufid[16])
+uptrace_round_set_ufid(struct uptrace_round *capture,
+                       const uint8_t ufid[16])
 {
     capture->round.has_ufid = ufid != nullptr;
     if (ufid) {
@@ -452,8 +452,8 @@ uptrace_capture_set_ufid(struct uptrace_capture *capture,
 }
 
 void
-uptrace_capture_set_install(struct uptrace_capture *capture, bool installed,
-                            const char *reason)
+uptrace_round_set_install(struct uptrace_round *capture, bool installed,
+                          const char *reason)
 {
     call_from_c_void([&] {
         capture->round.has_install = true;
@@ -463,8 +463,8 @@ uptrace_capture_set_install(struct uptrace_capture *capture, bool installed,
 }
 
 void
-uptrace_capture_set_execute_error(struct uptrace_capture *capture,
-                                  const char *error)
+uptrace_round_set_execute_error(struct uptrace_round *capture,
+                                const char *error)
 {
     call_from_c_void([&] {
         capture->round.execute_error = nonnull(error);
@@ -472,8 +472,8 @@ uptrace_capture_set_execute_error(struct uptrace_capture *capture,
 }
 
 void
-uptrace_capture_set_slow_path(struct uptrace_capture *capture,
-                              const char *explanation)
+uptrace_round_set_slow_path(struct uptrace_round *capture,
+                            const char *explanation)
 {
     call_from_c_void([&] {
         capture->round.slow_path = nonnull(explanation);
@@ -481,9 +481,9 @@ uptrace_capture_set_slow_path(struct uptrace_capture *capture,
 }
 
 void
-uptrace_capture_expect_recirc(struct uptrace_capture *capture,
-                              uint32_t recirc_id,
-                              const struct uptrace_fingerprint *fp)
+uptrace_round_expect_recirc(struct uptrace_round *capture,
+                            uint32_t recirc_id,
+                            const struct uptrace_fingerprint *fp)
 {
     call_from_c_void([&] {
         std::vector<TraceRef> refs;
@@ -498,22 +498,22 @@ uptrace_capture_expect_recirc(struct uptrace_capture *capture,
 }
 
 void
-uptrace_capture_commit(struct uptrace_capture *capture)
+uptrace_round_commit(struct uptrace_round *capture)
 {
     if (!capture) {
         return;
     }
-    std::unique_ptr<uptrace_capture> owned(capture);
+    std::unique_ptr<uptrace_round> owned(capture);
     call_from_c_void([&] { capture_commit(std::move(owned)); });
 }
 
 void
-uptrace_capture_abort(struct uptrace_capture *capture)
+uptrace_round_abort(struct uptrace_round *capture)
 {
     if (!capture) {
         return;
     }
-    std::unique_ptr<uptrace_capture> owned(capture);
+    std::unique_ptr<uptrace_round> owned(capture);
     call_from_c_void([&] { capture_abort(std::move(owned)); });
 }
 

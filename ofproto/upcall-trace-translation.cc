@@ -24,7 +24,7 @@
 /* Rendering a round's translation tree, when it is read.
  *
  * A capture thread only copies the nodes of the tree that the translation
- * built (uptrace_capture_add_node()), in depth-first order with their
+ * built (uptrace_round_add_node()), in depth-first order with their
  * depths.  Here they become the text that ofproto/trace prints for the same
  * tree, byte for byte: this is oftrace_node_print_details() of
  * ofproto/ofproto-dpif-trace.c, on the flattened tree. */

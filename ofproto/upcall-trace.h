@@ -55,7 +55,7 @@ extern "C" {
 
 struct uptrace_engine;          /* The whole store. */
 struct uptrace_session;         /* One tracing session (one Upcall_Trace row). */
-struct uptrace_capture;         /* One round (one upcall) being captured. */
+struct uptrace_round;           /* One round (one upcall) being recorded. */
 
 /* Output formats of the reading functions. */
 enum uptrace_format {
@@ -266,10 +266,10 @@ void uptrace_session_status_uninit(struct uptrace_session_status *);
  * the main loop; returns true if any session's status changed. */
 bool uptrace_engine_run(struct uptrace_engine *);
 
-/* Capture.  A capture is one round of a trace: one upcall.  It is begun
+/* Recording a round.  A round is one upcall of a trace.  It is begun
  * before translation, filled after it, and committed (stored) or aborted.
- * The capture functions never take a lock that a reader holds while
- * formatting. */
+ * These functions, which capture threads call, never take a lock that a
+ * reader holds while formatting. */
 
 struct uptrace_round_info {
     const char *upcall_type;    /* "miss", "slow_path", ... */
@@ -301,7 +301,7 @@ struct uptrace_fingerprint {
  * them.  'partial' marks a trace that starts at a recirculation because its
  * earlier rounds were handled by installed datapath flows.  Returns NULL if
  * no session admits the upcall. */
-struct uptrace_capture *uptrace_capture_begin(
+struct uptrace_round *uptrace_round_begin(
     struct uptrace_engine *, struct uptrace_session *const sessions[],
     size_t n, const struct uptrace_round_info *, bool partial);
 
@@ -309,18 +309,18 @@ struct uptrace_capture *uptrace_capture_begin(
  * start a trace now: expired, full in mode=stop, or over max-rate until
  * their next token is due.  Lock-free, for the sessions an upcall matched:
  * an atomic load per session, and one clock read if one of them waits for
- * a token.  Counts each refusal as uptrace_capture_begin() would.  Returns
+ * a token.  Counts each refusal as uptrace_round_begin() would.  Returns
  * the number of sessions left. */
 size_t uptrace_sessions_drop_closed(struct uptrace_engine *,
                                     struct uptrace_session *sessions[],
                                     size_t n);
 
-/* For a round that continues traces (uptrace_capture_continue()) and that
+/* For a round that continues traces (uptrace_round_continue()) and that
  * the filters of 'sessions' also match: starts a trace at this round in
- * each of them that admits it and is not one that 'capture' continues. */
-void uptrace_capture_add_sessions(struct uptrace_capture *,
-                                  struct uptrace_session *const sessions[],
-                                  size_t n, bool partial);
+ * each of them that admits it and is not one that the round continues. */
+void uptrace_round_add_sessions(struct uptrace_round *,
+                                struct uptrace_session *const sessions[],
+                                size_t n, bool partial);
 
 /* Returns true if some expectation waits for 'recirc_id', so the caller
  * computes a fingerprint only when it can matter.  Lock-free. */
@@ -336,29 +336,29 @@ bool uptrace_engine_expects_tuple(const struct uptrace_engine *,
                                   const struct uptrace_fingerprint *fp);
 
 /* Claims the expectation registered for a recirculation of a traced packet,
- * if any, and starts a capture that continues its traces.  Returns NULL if no
- * expectation matches (the caller may then try uptrace_capture_begin() with
+ * if any, and starts a round that continues its traces.  Returns NULL if no
+ * expectation matches (the caller may then try uptrace_round_begin() with
  * 'partial' true).  An expectation is claimed once. */
-struct uptrace_capture *uptrace_capture_continue(
+struct uptrace_round *uptrace_round_continue(
     struct uptrace_engine *, uint32_t recirc_id,
     const struct uptrace_fingerprint *, const struct uptrace_round_info *);
 
 /* Optional: room for 'n_nodes' nodes of 'node_text' bytes of text in all
- * (uptrace_capture_add_node()) and 'blob_bytes' bytes of blobs, so that
+ * (uptrace_round_add_node()) and 'blob_bytes' bytes of blobs, so that
  * the round is allocated once at its final size, neither grown nor trimmed
  * at commit.  More may be added than reserved. */
-void uptrace_capture_reserve(struct uptrace_capture *, size_t n_nodes,
-                             size_t node_text, size_t blob_bytes);
+void uptrace_round_reserve(struct uptrace_round *, size_t n_nodes,
+                           size_t node_text, size_t blob_bytes);
 
-/* Fills the capture.  Each may be called at most once per field. */
-void uptrace_capture_set_blob(struct uptrace_capture *, enum uptrace_blob,
-                              const void *data, size_t size);
+/* Fills the round.  Each may be called at most once per field. */
+void uptrace_round_set_blob(struct uptrace_round *, enum uptrace_blob,
+                            const void *data, size_t size);
 /* The translation as ofproto/trace prints it (the node tree). */
-void uptrace_capture_set_translation(struct uptrace_capture *,
-                                     const char *text);
+void uptrace_round_set_translation(struct uptrace_round *,
+                                   const char *text);
 /* What identifies the path for upcall/trace/summary: the tables and rules
  * hit, one per line.  The datapath actions are added by the engine. */
-void uptrace_capture_set_path(struct uptrace_capture *, const char *path);
+void uptrace_round_set_path(struct uptrace_round *, const char *path);
 
 /* The types of the nodes of a translation tree, as ofproto/trace's "enum
  * oftrace_node_type". */
@@ -373,18 +373,18 @@ enum uptrace_node_type {
     UPTRACE_NODE_ERROR,         /* Printed between ">>>> " and " <<<<". */
 };
 
-/* Instead of uptrace_capture_set_translation() and _set_path(): appends one
+/* Instead of uptrace_round_set_translation() and _set_path(): appends one
  * node of the translation tree, in depth-first order, 'depth' being 0 for a
  * top-level node and its parent's plus one otherwise.  The 'size' bytes of
  * 'text' are copied.  The engine stores the tree as it is and renders the
  * translation (exactly as ofproto/trace prints the tree) and the path only
  * when the round is read, so that a capture thread spends no time
  * formatting. */
-void uptrace_capture_add_node(struct uptrace_capture *,
-                              enum uptrace_node_type, unsigned int depth,
-                              const char *text, size_t size);
+void uptrace_round_add_node(struct uptrace_round *,
+                            enum uptrace_node_type, unsigned int depth,
+                            const char *text, size_t size);
 
-/* One node, for uptrace_capture_add_nodes(). */
+/* One node, for uptrace_round_add_nodes(). */
 struct uptrace_node {
     enum uptrace_node_type type;
     unsigned int depth;
@@ -392,47 +392,47 @@ struct uptrace_node {
     size_t size;
 };
 
-/* Appends 'n' nodes at once, as uptrace_capture_add_node() would one by
+/* Appends 'n' nodes at once, as uptrace_round_add_node() would one by
  * one, with one allocation for all of them at their final size. */
-void uptrace_capture_add_nodes(struct uptrace_capture *,
-                               const struct uptrace_node *, size_t n);
+void uptrace_round_add_nodes(struct uptrace_round *,
+                             const struct uptrace_node *, size_t n);
 /* The translation error, or NULL if translation succeeded. */
-void uptrace_capture_set_xlate_error(struct uptrace_capture *,
-                                     const char *error);
-void uptrace_capture_set_ufid(struct uptrace_capture *,
-                              const uint8_t ufid[16]);
+void uptrace_round_set_xlate_error(struct uptrace_round *,
+                                   const char *error);
+void uptrace_round_set_ufid(struct uptrace_round *,
+                            const uint8_t ufid[16]);
 /* How many bytes of the round's packet its sessions keep (the largest of
- * their packet_bytes): 0 if none.  Then uptrace_capture_set_packet() stores
+ * their packet_bytes): 0 if none.  Then uptrace_round_set_packet() stores
  * the first 'size' of the packet's 'orig_len' bytes. */
-uint32_t uptrace_capture_packet_bytes(const struct uptrace_capture *);
-void uptrace_capture_set_packet(struct uptrace_capture *, const void *data,
-                                size_t size, size_t orig_len);
+uint32_t uptrace_round_packet_bytes(const struct uptrace_round *);
+void uptrace_round_set_packet(struct uptrace_round *, const void *data,
+                              size_t size, size_t orig_len);
 /* Whether the datapath flow was installed and, if not, why. */
-void uptrace_capture_set_install(struct uptrace_capture *, bool installed,
-                                 const char *reason);
+void uptrace_round_set_install(struct uptrace_round *, bool installed,
+                               const char *reason);
 /* Why the datapath failed to execute the round's actions on its packet,
  * if it did ("the datapath failed to execute the actions (...)"). */
-void uptrace_capture_set_execute_error(struct uptrace_capture *,
-                                       const char *error);
+void uptrace_round_set_execute_error(struct uptrace_round *,
+                                     const char *error);
 /* Why the datapath actions send the packets to userspace, as ofproto/trace
  * explains it after "Datapath actions:" (without a final new-line), or NULL
  * if they do not. */
-void uptrace_capture_set_slow_path(struct uptrace_capture *,
-                                   const char *explanation);
+void uptrace_round_set_slow_path(struct uptrace_round *,
+                                 const char *explanation);
 
-/* Registers that the packet of this capture will come back recirculated with
- * 'recirc_id', so that uptrace_capture_continue() can link that round to the
+/* Registers that the packet of this round will come back recirculated with
+ * 'recirc_id', so that uptrace_round_continue() can link that round to the
  * same traces.  Effective immediately, before commit, because the
  * recirculated upcall may be handled by another thread first. */
-void uptrace_capture_expect_recirc(struct uptrace_capture *,
-                                   uint32_t recirc_id,
-                                   const struct uptrace_fingerprint *);
+void uptrace_round_expect_recirc(struct uptrace_round *,
+                                 uint32_t recirc_id,
+                                 const struct uptrace_fingerprint *);
 
-/* Stores the round in its traces and frees 'capture'. */
-void uptrace_capture_commit(struct uptrace_capture *);
+/* Stores the round in its traces and frees it. */
+void uptrace_round_commit(struct uptrace_round *);
 
-/* Frees 'capture' without storing anything.  NULL is allowed. */
-void uptrace_capture_abort(struct uptrace_capture *);
+/* Frees the round without storing anything.  NULL is allowed. */
+void uptrace_round_abort(struct uptrace_round *);
 
 /* Reading.  Each returns 0 and a malloc()'d '*outp', or an errno value
  * (ENOENT for an unknown session or trace id) and a message in '*errp'.

@@ -24,7 +24,7 @@
  *                          bridge, M=1 all matching, M=0 none: the shim's
  *                          is-active load and its index lookup
  *                          (ofproto/upcall-trace-index.c), then, for matches,
- *                          uptrace_capture_begin() and uptrace_capture_abort().
+ *                          uptrace_round_begin() and uptrace_round_abort().
  *   BM_NCapturing          uptrace_engine_n_capturing().
  *   BM_Expects/E           uptrace_engine_expects() for a recirc id nobody
  *                          waits for, with E expectations stored.
@@ -34,7 +34,7 @@
  *   BM_CaptureEvict        The same at max_traces=64: every commit's begin
  *                          evicts the oldest trace.
  *   BM_CaptureRecirc       A traced packet through ct and recirc: two rounds,
- *                          the second linked by uptrace_capture_continue().
+ *                          the second linked by uptrace_round_continue().
  *   BM_RenderGet/F         upcall/trace/get of one two-round trace, F=0 text,
  *                          F=1 JSON, with the shim's formatter.
  *   BM_RenderList/F        upcall/trace/list of 64 traces. */
@@ -145,40 +145,40 @@ public:
     std::vector<struct uptrace_session *> &sessions() { return sessions_; }
 
     /* Fills and commits a capture as the shim does for one round. */
-    void fill(struct uptrace_capture *capture, const char *translation,
+    void fill(struct uptrace_round *capture, const char *translation,
               const char *path)
     {
-        uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
-                                 blobs_.flow, blobs_.flow_size);
-        uptrace_capture_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
-                                 blobs_.flow, blobs_.flow_size);
-        uptrace_capture_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
-                                 blobs_.odp_actions, blobs_.odp_actions_size);
-        uptrace_capture_set_translation(capture, translation);
-        uptrace_capture_set_path(capture, path);
-        uptrace_capture_set_ufid(capture, kUfid);
-        uptrace_capture_set_install(capture, true, nullptr);
-        uptrace_capture_set_blob(capture, UPTRACE_BLOB_MEGAFLOW,
-                                 blobs_.megaflow, blobs_.megaflow_size);
+        uptrace_round_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
+                               blobs_.flow, blobs_.flow_size);
+        uptrace_round_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
+                               blobs_.flow, blobs_.flow_size);
+        uptrace_round_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
+                               blobs_.odp_actions, blobs_.odp_actions_size);
+        uptrace_round_set_translation(capture, translation);
+        uptrace_round_set_path(capture, path);
+        uptrace_round_set_ufid(capture, kUfid);
+        uptrace_round_set_install(capture, true, nullptr);
+        uptrace_round_set_blob(capture, UPTRACE_BLOB_MEGAFLOW,
+                               blobs_.megaflow, blobs_.megaflow_size);
     }
 
     /* One traced packet through ct and recirc: two rounds. */
     void trace_packet(uint32_t recirc_id)
     {
         struct uptrace_round_info info = round_info(0);
-        struct uptrace_capture *c = uptrace_capture_begin(
+        struct uptrace_round *c = uptrace_round_begin(
             engine_, sessions_.data(), sessions_.size(), &info, false);
         fill(c, kTranslation1, kPath1);
         struct uptrace_fingerprint fp = fingerprint();
-        uptrace_capture_expect_recirc(c, recirc_id, &fp);
-        uptrace_capture_commit(c);
+        uptrace_round_expect_recirc(c, recirc_id, &fp);
+        uptrace_round_commit(c);
 
         info = round_info(recirc_id);
         if (uptrace_engine_expects(engine_, recirc_id)) {
-            c = uptrace_capture_continue(engine_, recirc_id, &fp, &info);
+            c = uptrace_round_continue(engine_, recirc_id, &fp, &info);
             if (c) {
                 fill(c, kTranslation2, kPath2);
-                uptrace_capture_commit(c);
+                uptrace_round_commit(c);
             }
         }
     }
@@ -219,11 +219,11 @@ BM_MatchDecision(benchmark::State &state)
                                              sizeof stub / sizeof *stub,
                                              &matched);
         if (n_matched) {
-            struct uptrace_capture *capture = uptrace_capture_begin(
+            struct uptrace_round *capture = uptrace_round_begin(
                 fixture.engine(), matched, n_matched, &info, false);
             benchmark::DoNotOptimize(capture);
             n_captures += capture != nullptr;
-            uptrace_capture_abort(capture);
+            uptrace_round_abort(capture);
         }
         if (matched != stub) {
             free(matched);
@@ -258,10 +258,10 @@ BM_Expects(benchmark::State &state)
 
     /* Expectations for recirc ids 1..E; the benchmark asks about others. */
     for (int64_t i = 0; i < state.range(0); i++) {
-        struct uptrace_capture *c = uptrace_capture_begin(
+        struct uptrace_round *c = uptrace_round_begin(
             fixture.engine(), fixture.sessions().data(), 1, &info, false);
-        uptrace_capture_expect_recirc(c, 1 + i, &fp);
-        uptrace_capture_commit(c);
+        uptrace_round_expect_recirc(c, 1 + i, &fp);
+        uptrace_round_commit(c);
     }
     uint32_t id = 1000000;
     for (auto _ : state) {
@@ -278,10 +278,10 @@ capture_store(benchmark::State &state, uint32_t max_traces)
     struct uptrace_round_info info = round_info(0);
 
     for (auto _ : state) {
-        struct uptrace_capture *c = uptrace_capture_begin(
+        struct uptrace_round *c = uptrace_round_begin(
             fixture.engine(), fixture.sessions().data(), 1, &info, false);
         fixture.fill(c, kTranslation2, kPath2);
-        uptrace_capture_commit(c);
+        uptrace_round_commit(c);
         if (max_traces == UPTRACE_MAX_TRACES_MAX
             && fixture.n_traces() >= max_traces) {
             state.PauseTiming();

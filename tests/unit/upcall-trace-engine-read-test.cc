@@ -186,7 +186,7 @@ TEST_F(UpcallTraceEngineTest, ListSinceStopsBeforeATraceBeingCaptured)
 {
     uptrace_session *s = create_session("s");
     uint64_t done = trace_one(s);
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     uint64_t pending = status_of(s).last_trace_id;
     uint64_t after = trace_one(s);
@@ -201,7 +201,7 @@ TEST_F(UpcallTraceEngineTest, ListSinceStopsBeforeATraceBeingCaptured)
     EXPECT_EQ(pending - 1, next);
 
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     text = list_since(engine(), "s", next, &missed, &next);
     EXPECT_EQ(2u, count_substrings(text, "session=s "));
     EXPECT_EQ(after, next);
@@ -225,10 +225,10 @@ TEST(UpcallTraceFirstId, RaisesTheNextId)
                                         nullptr));
     uptrace_session_set_ready(session, true, nullptr, nullptr);
     struct uptrace_round_info info = round_info(0);
-    uptrace_capture *capture = uptrace_capture_begin(engine, &session, 1,
-                                                     &info, false);
+    uptrace_round *capture = uptrace_round_begin(engine, &session, 1,
+                                                 &info, false);
     ASSERT_TRUE(capture);
-    uptrace_capture_abort(capture);
+    uptrace_round_abort(capture);
     struct uptrace_session_status status;
     uptrace_session_get_status(session, &status);
     EXPECT_GE(status.last_trace_id, options.first_trace_id);
@@ -280,11 +280,11 @@ TEST_F(UpcallTraceEngineTest, ListingManyTracesDoesNotStallCaptures)
     struct uptrace_round_info info = round_info();
     uint64_t during = 0, total = 0;
     while (n_lists < 2) {
-        uptrace_capture *capture = uptrace_capture_begin(engine(), &s, 1,
-                                                         &info, false);
+        uptrace_round *capture = uptrace_round_begin(engine(), &s, 1,
+                                                     &info, false);
         ASSERT_TRUE(capture);
         fill(capture);
-        uptrace_capture_commit(capture);
+        uptrace_round_commit(capture);
         total++;
         during += listing;
     }

@@ -545,31 +545,31 @@ protected:
         return session;
     }
 
-    static void fill(uptrace_capture *capture, const RoundSpec &r)
+    static void fill(uptrace_round *capture, const RoundSpec &r)
     {
-        uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
-                                 r.flow.data(), r.flow.size());
-        uptrace_capture_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
-                                 r.final_flow.data(), r.final_flow.size());
-        uptrace_capture_set_blob(capture, UPTRACE_BLOB_MEGAFLOW,
-                                 r.megaflow.data(), r.megaflow.size());
-        uptrace_capture_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
-                                 r.actions.data(), r.actions.size());
-        uptrace_capture_set_translation(capture, r.translation.c_str());
-        uptrace_capture_set_path(capture, r.path.c_str());
-        uptrace_capture_set_xlate_error(capture, r.xlate_error);
+        uptrace_round_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW,
+                               r.flow.data(), r.flow.size());
+        uptrace_round_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW,
+                               r.final_flow.data(), r.final_flow.size());
+        uptrace_round_set_blob(capture, UPTRACE_BLOB_MEGAFLOW,
+                               r.megaflow.data(), r.megaflow.size());
+        uptrace_round_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
+                               r.actions.data(), r.actions.size());
+        uptrace_round_set_translation(capture, r.translation.c_str());
+        uptrace_round_set_path(capture, r.path.c_str());
+        uptrace_round_set_xlate_error(capture, r.xlate_error);
         if (r.has_ufid) {
-            uptrace_capture_set_ufid(capture, r.ufid);
+            uptrace_round_set_ufid(capture, r.ufid);
         }
         if (r.has_install) {
-            uptrace_capture_set_install(capture, r.installed,
-                                        r.install_reason);
+            uptrace_round_set_install(capture, r.installed,
+                                      r.install_reason);
         }
         if (r.slow_path) {
-            uptrace_capture_set_slow_path(capture, r.slow_path);
+            uptrace_round_set_slow_path(capture, r.slow_path);
         }
         if (r.execute_error) {
-            uptrace_capture_set_execute_error(capture, r.execute_error);
+            uptrace_round_set_execute_error(capture, r.execute_error);
         }
     }
 
@@ -593,14 +593,14 @@ protected:
     {
         static uint64_t invariant = 0;
         struct uptrace_fingerprint fp = {++invariant, 0, false};
-        uptrace_capture *capture = nullptr;
+        uptrace_round *capture = nullptr;
         for (size_t i = 0; i < rounds.size(); i++) {
             struct uptrace_round_info info = info_of(rounds[i]);
             if (!i) {
-                capture = uptrace_capture_begin(engine(), &session, 1,
-                                                &info, partial);
+                capture = uptrace_round_begin(engine(), &session, 1,
+                                              &info, partial);
             } else {
-                capture = uptrace_capture_continue(
+                capture = uptrace_round_continue(
                     engine(), rounds[i].recirc_id, &fp, &info);
             }
             EXPECT_TRUE(capture);
@@ -608,11 +608,11 @@ protected:
                 return 0;
             }
             if (i + 1 < rounds.size()) {
-                uptrace_capture_expect_recirc(capture,
-                                              rounds[i + 1].recirc_id, &fp);
+                uptrace_round_expect_recirc(capture,
+                                            rounds[i + 1].recirc_id, &fp);
             }
             fill(capture, rounds[i]);
-            uptrace_capture_commit(capture);
+            uptrace_round_commit(capture);
             clock_.advance(5);
         }
         struct uptrace_session_status status;

@@ -203,10 +203,10 @@ TEST_F(UpcallTraceEngineTest, MemoryAccountingGrowsAndShrinks)
 
     /* Bigger rounds cost more. */
     uint64_t before = usage().bytes;
-    uptrace_capture *capture = begin({b});
+    uptrace_round *capture = begin({b});
     ASSERT_TRUE(capture);
     fill(capture, std::string(10000, 'x'));
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t big = usage().bytes - before;
     EXPECT_GT(big, 30000u);         /* Three blobs of 10000 bytes. */
     EXPECT_LT(big, 40000u);
@@ -241,10 +241,10 @@ TEST_F(UpcallTraceEngineTest, SharedRoundIsCountedOnce)
     uptrace_session *a = create_session("a");
     uptrace_session *b = create_session("b");
 
-    uptrace_capture *capture = begin({a, b});
+    uptrace_round *capture = begin({a, b});
     ASSERT_TRUE(capture);
     fill(capture, std::string(5000, 'x'));
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
 
     struct uptrace_memory_usage u = usage();
     EXPECT_EQ(2u, u.n_traces);
@@ -333,7 +333,7 @@ TEST(UpcallTraceEngineStressTest, ConcurrentCaptureConfigureAndRead)
             }
 
             struct uptrace_round_info info = round_info();
-            uptrace_capture *parent = uptrace_capture_begin(
+            uptrace_round *parent = uptrace_round_begin(
                 engine.get(), sessions.data(), sessions.size(), &info,
                 rng() % 4 == 0);
             for (uptrace_session *s : sessions) {
@@ -347,7 +347,7 @@ TEST(UpcallTraceEngineStressTest, ConcurrentCaptureConfigureAndRead)
             uint32_t recirc_id = 1 + rng() % 8;
             struct uptrace_fingerprint fp = fingerprint(rng(), rng(),
                                                         rng() % 3 == 0);
-            uptrace_capture_expect_recirc(parent, recirc_id, &fp);
+            uptrace_round_expect_recirc(parent, recirc_id, &fp);
             fill(parent, "in_port=1,tcp", "ct(zone=1),recirc(0x1)",
                  translation);
 
@@ -356,24 +356,24 @@ TEST(UpcallTraceEngineStressTest, ConcurrentCaptureConfigureAndRead)
             bool child_first = rng() % 2;
             if (!child_first) {
                 if (rng() % 8 == 0) {
-                    uptrace_capture_abort(parent);
+                    uptrace_round_abort(parent);
                 } else {
-                    uptrace_capture_commit(parent);
+                    uptrace_round_commit(parent);
                 }
                 parent = nullptr;
             }
             if (uptrace_engine_expects(engine.get(), recirc_id)) {
                 struct uptrace_round_info info2 = round_info(recirc_id);
-                uptrace_capture *child = uptrace_capture_continue(
+                uptrace_round *child = uptrace_round_continue(
                     engine.get(), recirc_id, &fp, &info2);
                 if (child) {
                     n_continued++;
                     fill(child, "in_port=1,tcp", "", translation);
-                    uptrace_capture_commit(child);
+                    uptrace_round_commit(child);
                 }
             }
             if (parent) {
-                uptrace_capture_commit(parent);
+                uptrace_round_commit(parent);
             }
         }
     };

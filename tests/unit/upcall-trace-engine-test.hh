@@ -135,27 +135,27 @@ fingerprint(uint64_t invariant, uint64_t tuple, bool nat = false)
 }
 
 inline void
-expect_recirc(uptrace_capture *capture, uint32_t recirc_id,
+expect_recirc(uptrace_round *capture, uint32_t recirc_id,
               const struct uptrace_fingerprint &fp)
 {
-    uptrace_capture_expect_recirc(capture, recirc_id, &fp);
+    uptrace_round_expect_recirc(capture, recirc_id, &fp);
 }
 
 inline void
-fill(uptrace_capture *capture, const std::string &flow = "in_port=1",
+fill(uptrace_round *capture, const std::string &flow = "in_port=1",
      const std::string &actions = "2",
      const std::string &translation = "\nbridge(\"br0\")\n")
 {
-    uptrace_capture_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW, flow.data(),
-                             flow.size());
-    uptrace_capture_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW, flow.data(),
-                             flow.size());
-    uptrace_capture_set_blob(capture, UPTRACE_BLOB_MEGAFLOW, flow.data(),
-                             flow.size());
-    uptrace_capture_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
-                             actions.data(), actions.size());
-    uptrace_capture_set_translation(capture, translation.c_str());
-    uptrace_capture_set_path(capture, "table 0: priority 0, NORMAL");
+    uptrace_round_set_blob(capture, UPTRACE_BLOB_INITIAL_FLOW, flow.data(),
+                           flow.size());
+    uptrace_round_set_blob(capture, UPTRACE_BLOB_FINAL_FLOW, flow.data(),
+                           flow.size());
+    uptrace_round_set_blob(capture, UPTRACE_BLOB_MEGAFLOW, flow.data(),
+                           flow.size());
+    uptrace_round_set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS,
+                           actions.data(), actions.size());
+    uptrace_round_set_translation(capture, translation.c_str());
+    uptrace_round_set_path(capture, "table 0: priority 0, NORMAL");
 }
 
 inline size_t
@@ -239,32 +239,32 @@ protected:
         return retval;
     }
 
-    uptrace_capture *begin(std::vector<uptrace_session *> sessions,
-                           bool partial = false, uint32_t recirc_id = 0)
+    uptrace_round *begin(std::vector<uptrace_session *> sessions,
+                         bool partial = false, uint32_t recirc_id = 0)
     {
         struct uptrace_round_info info = round_info(recirc_id);
-        return uptrace_capture_begin(engine(), sessions.data(),
-                                     sessions.size(), &info, partial);
+        return uptrace_round_begin(engine(), sessions.data(),
+                                   sessions.size(), &info, partial);
     }
 
-    uptrace_capture *resume(uint32_t recirc_id,
-                            const struct uptrace_fingerprint &fp)
+    uptrace_round *resume(uint32_t recirc_id,
+                          const struct uptrace_fingerprint &fp)
     {
         struct uptrace_round_info info = round_info(recirc_id);
         info.upcall_type = "miss";
-        return uptrace_capture_continue(engine(), recirc_id, &fp, &info);
+        return uptrace_round_continue(engine(), recirc_id, &fp, &info);
     }
 
     /* Begins and commits a one-round trace.  Returns its id in 'session',
      * or 0 if not admitted. */
     uint64_t trace_one(uptrace_session *session)
     {
-        uptrace_capture *capture = begin({session});
+        uptrace_round *capture = begin({session});
         if (!capture) {
             return 0;
         }
         fill(capture);
-        uptrace_capture_commit(capture);
+        uptrace_round_commit(capture);
         return status_of(session).last_trace_id;
     }
 

@@ -33,14 +33,14 @@ TEST_F(UpcallTraceEngineTest, ContinueMatchesRecircIdInvariantAndTuple)
     uptrace_session *s = create_session("s");
     EXPECT_FALSE(uptrace_engine_expects(engine(), 5));
 
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     expect_recirc(capture, 5, fingerprint(100, 200));
     /* Effective before the commit. */
     EXPECT_TRUE(uptrace_engine_expects(engine(), 5));
     EXPECT_EQ(1u, usage().n_expectations);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t id = status_of(s).last_trace_id;
 
     EXPECT_EQ(nullptr, resume(6, fingerprint(100, 200)));
@@ -51,7 +51,7 @@ TEST_F(UpcallTraceEngineTest, ContinueMatchesRecircIdInvariantAndTuple)
     capture = resume(5, fingerprint(100, 200));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(2u, n_rounds(id));
     EXPECT_NE(std::string::npos, get(id).find("recirc_id=0x5"));
 
@@ -65,11 +65,11 @@ TEST_F(UpcallTraceEngineTest, ContinueMatchesRecircIdInvariantAndTuple)
 TEST_F(UpcallTraceEngineTest, NatSkipsTupleComparison)
 {
     uptrace_session *s = create_session("s");
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     expect_recirc(capture, 5, fingerprint(100, 200));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t id = status_of(s).last_trace_id;
 
     /* The invariant still has to match. */
@@ -77,7 +77,7 @@ TEST_F(UpcallTraceEngineTest, NatSkipsTupleComparison)
     capture = resume(5, fingerprint(100, 999, true));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(2u, n_rounds(id));
     EXPECT_EQ(nullptr, resume(5, fingerprint(100, 999, true)));
 }
@@ -87,11 +87,11 @@ TEST_F(UpcallTraceEngineTest, ExpectationWithoutTupleAcceptsAnyTuple)
     /* Registered with 'nat': the datapath will NAT the packet, or its
      * header was not known when it was frozen (pop_mpls). */
     uptrace_session *s = create_session("s");
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     expect_recirc(capture, 5, fingerprint(100, 200, true));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t id = status_of(s).last_trace_id;
 
     uptrace_fingerprint fp = fingerprint(100, 999);
@@ -100,7 +100,7 @@ TEST_F(UpcallTraceEngineTest, ExpectationWithoutTupleAcceptsAnyTuple)
     capture = resume(5, fingerprint(100, 999));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(2u, n_rounds(id));
 }
 
@@ -108,18 +108,18 @@ TEST_F(UpcallTraceEngineTest, RoundThatNeverCameIsReported)
 {
     reset_engine(100, 0);
     uptrace_session *s = create_session("s");
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     expect_recirc(capture, 5, fingerprint(1, 2));
     expect_recirc(capture, 6, fingerprint(1, 2));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t id = status_of(s).last_trace_id;
 
     capture = resume(6, fingerprint(1, 2));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     /* Not overdue yet: nothing to say. */
     EXPECT_EQ(std::string::npos, get(id).find("Missing round"));
 
@@ -140,12 +140,12 @@ TEST_F(UpcallTraceEngineTest, ExpectationDroppedForRoomIsReported)
 {
     reset_engine(0, 1);
     uptrace_session *s = create_session("s");
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     expect_recirc(capture, 1, fingerprint(1, 1));
     expect_recirc(capture, 2, fingerprint(1, 1));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t id = status_of(s).last_trace_id;
 
     EXPECT_NE(std::string::npos,
@@ -163,27 +163,27 @@ TEST_F(UpcallTraceEngineTest, PacketsSharingRecircIdNeverMerge)
      * invariant hash, but different tuples. */
     std::vector<uint64_t> ids;
     for (uint64_t tuple : {1, 2}) {
-        uptrace_capture *capture = begin({s});
+        uptrace_round *capture = begin({s});
         ASSERT_TRUE(capture);
         expect_recirc(capture, 7, fingerprint(10, tuple));
         fill(capture, "packet " + std::to_string(tuple));
-        uptrace_capture_commit(capture);
+        uptrace_round_commit(capture);
         ids.push_back(status_of(s).last_trace_id);
     }
 
     /* The second packet comes back first: it must join its own trace, not
      * the older entry's. */
-    uptrace_capture *capture = resume(7, fingerprint(10, 2));
+    uptrace_round *capture = resume(7, fingerprint(10, 2));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(1u, n_rounds(ids[0]));
     EXPECT_EQ(2u, n_rounds(ids[1]));
 
     capture = resume(7, fingerprint(10, 1));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(2u, n_rounds(ids[0]));
     EXPECT_EQ(2u, n_rounds(ids[1]));
 }
@@ -193,17 +193,17 @@ TEST_F(UpcallTraceEngineTest, OldestMatchingExpectationIsClaimedFirst)
     uptrace_session *s = create_session("s");
     std::vector<uint64_t> ids;
     for (int i = 0; i < 2; i++) {
-        uptrace_capture *capture = begin({s});
+        uptrace_round *capture = begin({s});
         ASSERT_TRUE(capture);
         expect_recirc(capture, 7, fingerprint(10, 20));
         fill(capture);
-        uptrace_capture_commit(capture);
+        uptrace_round_commit(capture);
         ids.push_back(status_of(s).last_trace_id);
     }
-    uptrace_capture *capture = resume(7, fingerprint(10, 20));
+    uptrace_round *capture = resume(7, fingerprint(10, 20));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(2u, n_rounds(ids[0]));
     EXPECT_EQ(1u, n_rounds(ids[1]));
 }
@@ -212,17 +212,17 @@ TEST_F(UpcallTraceEngineTest, ExpectationsExpireAfterTtl)
 {
     reset_engine(100, 0);
     uptrace_session *s = create_session("s");
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     expect_recirc(capture, 5, fingerprint(1, 2));
     expect_recirc(capture, 6, fingerprint(1, 2));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
 
     clock_.advance(100);
     capture = resume(6, fingerprint(1, 2));   /* Still in time. */
     ASSERT_TRUE(capture);
-    uptrace_capture_abort(capture);
+    uptrace_round_abort(capture);
 
     clock_.advance(1);
     EXPECT_EQ(nullptr, resume(5, fingerprint(1, 2)));
@@ -236,39 +236,39 @@ TEST_F(UpcallTraceEngineTest, MaxExpectationsDropsOldest)
 {
     reset_engine(0, 2);
     uptrace_session *s = create_session("s");
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     /* Different recirc_ids land in different shards: the bound is global. */
     for (uint32_t recirc_id = 1; recirc_id <= 3; recirc_id++) {
         expect_recirc(capture, recirc_id, fingerprint(1, 1));
     }
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(2u, usage().n_expectations);
 
     EXPECT_EQ(nullptr, resume(1, fingerprint(1, 1)));
     for (uint32_t recirc_id = 2; recirc_id <= 3; recirc_id++) {
         capture = resume(recirc_id, fingerprint(1, 1));
         EXPECT_TRUE(capture);
-        uptrace_capture_abort(capture);
+        uptrace_round_abort(capture);
     }
 }
 
 TEST_F(UpcallTraceEngineTest, ContinuationCommittedBeforeParentKeepsOrder)
 {
     uptrace_session *s = create_session("s");
-    uptrace_capture *parent = begin({s}, false, 0);
+    uptrace_round *parent = begin({s}, false, 0);
     ASSERT_TRUE(parent);
     expect_recirc(parent, 0x21, fingerprint(3, 4));
     uint64_t id = status_of(s).last_trace_id;
 
     /* Another thread handles the recirculated packet first. */
-    uptrace_capture *child = resume(0x21, fingerprint(3, 4));
+    uptrace_round *child = resume(0x21, fingerprint(3, 4));
     ASSERT_TRUE(child);
     fill(child, "child");
-    uptrace_capture_commit(child);
+    uptrace_round_commit(child);
     fill(parent, "parent");
-    uptrace_capture_commit(parent);
+    uptrace_round_commit(parent);
 
     std::string text = get(id);
     size_t round1 = text.find("--- Round 1: recirc_id=0x0,");
@@ -286,12 +286,12 @@ TEST_F(UpcallTraceEngineTest, ContinuationSkipsSessionsThatStopped)
     uptrace_session *b = create_session("b", [](uptrace_session_config &c) {
         c.max_traces = 1;
     });
-    uptrace_capture *capture = begin({a, b});
+    uptrace_round *capture = begin({a, b});
     ASSERT_TRUE(capture);
     expect_recirc(capture, 8, fingerprint(1, 1));
     expect_recirc(capture, 9, fingerprint(1, 1));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t id_a = status_of(a).last_trace_id;
     uint64_t id_b = status_of(b).last_trace_id;
     ASSERT_NE(id_a, id_b);
@@ -301,7 +301,7 @@ TEST_F(UpcallTraceEngineTest, ContinuationSkipsSessionsThatStopped)
     capture = resume(8, fingerprint(1, 1));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(2u, n_rounds(id_a));
     EXPECT_FALSE(exists(id_b));
 

@@ -36,13 +36,13 @@ protected:
     uint64_t store_installed(uptrace_session *s, const uint8_t ufid[16],
                              bool installed = true)
     {
-        uptrace_capture *capture = begin({s});
+        uptrace_round *capture = begin({s});
         EXPECT_TRUE(capture);
         fill(capture);
-        uptrace_capture_set_ufid(capture, ufid);
-        uptrace_capture_set_install(capture, installed,
-                                    installed ? nullptr : "not a miss");
-        uptrace_capture_commit(capture);
+        uptrace_round_set_ufid(capture, ufid);
+        uptrace_round_set_install(capture, installed,
+                                  installed ? nullptr : "not a miss");
+        uptrace_round_commit(capture);
         return status_of(s).last_trace_id;
     }
 
@@ -163,12 +163,12 @@ TEST_F(UpcallTraceFlowsTest, RoundOfSeveralSessionsSharesOneLife)
 {
     uptrace_session *a = create_session("a");
     uptrace_session *b = create_session("b");
-    uptrace_capture *capture = begin({a, b});
+    uptrace_round *capture = begin({a, b});
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_set_ufid(capture, kUfid);
-    uptrace_capture_set_install(capture, true, nullptr);
-    uptrace_capture_commit(capture);
+    uptrace_round_set_ufid(capture, kUfid);
+    uptrace_round_set_install(capture, true, nullptr);
+    uptrace_round_commit(capture);
     uint64_t id_a = status_of(a).last_trace_id;
     uint64_t id_b = status_of(b).last_trace_id;
     ASSERT_NE(id_a, id_b);

@@ -18,7 +18,7 @@
  * fingerprint survives what the datapath does to a recirculating packet
  * (NAT, NAT of an ICMP error, pop_mpls), and each recirculation of a
  * translation is expected with what was recorded when it was frozen.
- * The engine is not linked: uptrace_capture_expect_recirc() is stubbed
+ * The engine is not linked: uptrace_round_expect_recirc() is stubbed
  * here.  Exits with status 0 on success, 1 on failure. */
 
 #include <config.h>
@@ -56,9 +56,9 @@ static struct {
 static size_t n_expected;
 
 void
-uptrace_capture_expect_recirc(struct uptrace_capture *capture OVS_UNUSED,
-                              uint32_t recirc_id,
-                              const struct uptrace_fingerprint *fp)
+uptrace_round_expect_recirc(struct uptrace_round *capture OVS_UNUSED,
+                            uint32_t recirc_id,
+                            const struct uptrace_fingerprint *fp)
 {
     if (n_expected < ARRAY_SIZE(expected)) {
         expected[n_expected].recirc_id = recirc_id;

@@ -63,10 +63,10 @@ format_blob(enum uptrace_blob which, const void *data, size_t size,
 }
 
 static void
-set_blob(struct uptrace_capture *capture, enum uptrace_blob which,
+set_blob(struct uptrace_round *capture, enum uptrace_blob which,
          const char *text)
 {
-    uptrace_capture_set_blob(capture, which, text, strlen(text));
+    uptrace_round_set_blob(capture, which, text, strlen(text));
 }
 
 int
@@ -80,7 +80,7 @@ main(void)
     struct uptrace_fingerprint fp;
     struct uptrace_session *session = NULL;
     struct uptrace_session *sessions[1];
-    struct uptrace_capture *capture;
+    struct uptrace_round *capture;
     struct uptrace_engine *engine;
     static const uint8_t ufid[16] = {1, 2, 3, 4};
     uint64_t id;
@@ -127,7 +127,7 @@ main(void)
     info.datapath = "system@ovs-system";
     info.pmd_id = UINT32_MAX;
     sessions[0] = session;
-    capture = uptrace_capture_begin(engine, sessions, 1, &info, false);
+    capture = uptrace_round_begin(engine, sessions, 1, &info, false);
     CHECK(capture != NULL);
     if (!capture) {
         return 1;
@@ -136,25 +136,25 @@ main(void)
     set_blob(capture, UPTRACE_BLOB_FINAL_FLOW, "in_port=1,tcp");
     set_blob(capture, UPTRACE_BLOB_MEGAFLOW, "recirc_id=0,in_port=1");
     set_blob(capture, UPTRACE_BLOB_ODP_ACTIONS, "ct,recirc(0x5)");
-    uptrace_capture_set_translation(capture, "\nbridge(\"br0\")\n");
-    uptrace_capture_set_path(capture, "table 0: ct");
-    uptrace_capture_set_xlate_error(capture, NULL);
-    uptrace_capture_set_ufid(capture, ufid);
-    uptrace_capture_set_install(capture, true, NULL);
+    uptrace_round_set_translation(capture, "\nbridge(\"br0\")\n");
+    uptrace_round_set_path(capture, "table 0: ct");
+    uptrace_round_set_xlate_error(capture, NULL);
+    uptrace_round_set_ufid(capture, ufid);
+    uptrace_round_set_install(capture, true, NULL);
     fp.invariant = 11;
     fp.tuple = 22;
     fp.nat = false;
-    uptrace_capture_expect_recirc(capture, 5, &fp);
-    uptrace_capture_commit(capture);
+    uptrace_round_expect_recirc(capture, 5, &fp);
+    uptrace_round_commit(capture);
 
     CHECK(uptrace_engine_expects(engine, 5));
     info.recirc_id = 5;
-    capture = uptrace_capture_continue(engine, 5, &fp, &info);
+    capture = uptrace_round_continue(engine, 5, &fp, &info);
     CHECK(capture != NULL);
-    uptrace_capture_set_translation(capture, "\nbridge(\"br0\")\n");
-    uptrace_capture_set_install(capture, false, "flow limit");
-    uptrace_capture_commit(capture);
-    uptrace_capture_abort(NULL);
+    uptrace_round_set_translation(capture, "\nbridge(\"br0\")\n");
+    uptrace_round_set_install(capture, false, "flow limit");
+    uptrace_round_commit(capture);
+    uptrace_round_abort(NULL);
 
     uptrace_session_get_status(session, &status);
     CHECK(status.state == UPTRACE_STATE_ACTIVE);
@@ -212,7 +212,7 @@ main(void)
     CHECK(uptrace_session_ref(session) == session);
     uptrace_session_destroy(session);
     CHECK(uptrace_engine_find_session(engine, "web") == NULL);
-    CHECK(uptrace_capture_begin(engine, sessions, 1, &info, false) == NULL);
+    CHECK(uptrace_round_begin(engine, sessions, 1, &info, false) == NULL);
     uptrace_session_unref(session);
 
     uptrace_engine_destroy(engine);

@@ -79,13 +79,13 @@ TEST_F(UpcallTraceEngineTest, CaptureAndSessionOutliveEngine)
 {
     uptrace_session *s = create_session("s");
     uptrace_session_ref(s);
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     expect_recirc(capture, 2, fingerprint(1, 1));
 
     engine_.reset();
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(0u, status_of(s).n_traces);
     uptrace_session_unref(s);
 }

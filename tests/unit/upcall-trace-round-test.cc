@@ -33,15 +33,15 @@ TEST_F(UpcallTraceEngineTest, MultipleSessionsMatchOneUpcall)
                                           [](uptrace_session_config &c) {
         c.enabled = false;
     });
-    uptrace_capture *capture = begin({a, off, b}, true);
+    uptrace_round *capture = begin({a, off, b}, true);
     ASSERT_TRUE(capture);
     expect_recirc(capture, 1, fingerprint(1, 1));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     capture = resume(1, fingerprint(1, 1));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
 
     uint64_t id_a = status_of(a).last_trace_id;
     uint64_t id_b = status_of(b).last_trace_id;
@@ -72,11 +72,11 @@ TEST_F(UpcallTraceEngineTest, MultipleSessionsMatchOneUpcall)
 TEST_F(UpcallTraceEngineTest, AbortForgetsTheEmptyTrace)
 {
     uptrace_session *s = create_session("s");
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     EXPECT_EQ(1u, status_of(s).n_traces);
-    uptrace_capture_abort(capture);
-    uptrace_capture_abort(nullptr);
+    uptrace_round_abort(capture);
+    uptrace_round_abort(nullptr);
     EXPECT_EQ(0u, status_of(s).n_traces);
     EXPECT_EQ(0u, usage().bytes);
     EXPECT_EQ("No upcall traces.\n", list());
@@ -91,19 +91,19 @@ TEST_F(UpcallTraceEngineTest, PacketBytesKeptForTheLargestSession)
         "large", [](uptrace_session_config &c) { c.packet_bytes = 6; });
 
     /* A session alone keeps nothing unless it asks. */
-    uptrace_capture *capture = begin({none});
+    uptrace_round *capture = begin({none});
     ASSERT_TRUE(capture);
-    EXPECT_EQ(0u, uptrace_capture_packet_bytes(capture));
-    uptrace_capture_abort(capture);
+    EXPECT_EQ(0u, uptrace_round_packet_bytes(capture));
+    uptrace_round_abort(capture);
 
     capture = begin({small, large});
     ASSERT_TRUE(capture);
-    EXPECT_EQ(6u, uptrace_capture_packet_bytes(capture));
+    EXPECT_EQ(6u, uptrace_round_packet_bytes(capture));
     const char packet[] = "\x01\x02\x03\x04\x05\x06";
     fill(capture);
-    uptrace_capture_set_packet(capture, packet, 6, 98);
+    uptrace_round_set_packet(capture, packet, 6, 98);
     uint64_t before = usage().bytes;
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_GE(usage().bytes, before);
 
     uint64_t id = status_of(large).last_trace_id;
@@ -118,8 +118,8 @@ TEST_F(UpcallTraceEngineTest, PacketBytesKeptForTheLargestSession)
     }));
     capture = begin({small, large});
     ASSERT_TRUE(capture);
-    EXPECT_EQ(4u, uptrace_capture_packet_bytes(capture));
-    uptrace_capture_abort(capture);
+    EXPECT_EQ(4u, uptrace_round_packet_bytes(capture));
+    uptrace_round_abort(capture);
 
     /* Out of range. */
     struct uptrace_session_config config;

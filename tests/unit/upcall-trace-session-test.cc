@@ -72,11 +72,11 @@ TEST_F(UpcallTraceEngineTest, StopModeRefusesWhenFull)
         c.mode = UPTRACE_MODE_STOP;
     });
 
-    uptrace_capture *first = begin({s});
+    uptrace_round *first = begin({s});
     ASSERT_TRUE(first);
     expect_recirc(first, 7, fingerprint(1, 1));
     fill(first);
-    uptrace_capture_commit(first);
+    uptrace_round_commit(first);
     uint64_t first_id = status_of(s).last_trace_id;
 
     EXPECT_NE(0u, trace_one(s));
@@ -93,10 +93,10 @@ TEST_F(UpcallTraceEngineTest, StopModeRefusesWhenFull)
     EXPECT_TRUE(exists(first_id));
 
     /* Rounds of traces already started are still stored. */
-    uptrace_capture *next = resume(7, fingerprint(1, 1));
+    uptrace_round *next = resume(7, fingerprint(1, 1));
     ASSERT_TRUE(next);
     fill(next);
-    uptrace_capture_commit(next);
+    uptrace_round_commit(next);
     EXPECT_EQ(2u, n_rounds(first_id));
 
     /* Clearing makes room. */
@@ -139,11 +139,11 @@ TEST_F(UpcallTraceEngineTest, RetentionDropsTracesByLastRound)
     });
 
     /* 'a' gets a second round later, which keeps it. */
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     expect_recirc(capture, 3, fingerprint(5, 5));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t a = status_of(s).last_trace_id;
     uint64_t b = trace_one(s);
 
@@ -151,7 +151,7 @@ TEST_F(UpcallTraceEngineTest, RetentionDropsTracesByLastRound)
     capture = resume(3, fingerprint(5, 5));
     ASSERT_TRUE(capture);
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t c = trace_one(s);
 
     clock_.advance(400);              /* b is exactly 1000 ms old: kept. */
@@ -177,11 +177,11 @@ TEST_F(UpcallTraceEngineTest, RateLimitWithTokenBucket)
         c.max_rate = 2;
     });
 
-    uptrace_capture *first = begin({s});
+    uptrace_round *first = begin({s});
     ASSERT_TRUE(first);
     expect_recirc(first, 9, fingerprint(1, 2));
     fill(first);
-    uptrace_capture_commit(first);
+    uptrace_round_commit(first);
     uint64_t first_id = status_of(s).last_trace_id;
 
     EXPECT_NE(0u, trace_one(s));
@@ -193,10 +193,10 @@ TEST_F(UpcallTraceEngineTest, RateLimitWithTokenBucket)
     EXPECT_EQ(2u, st.n_rate_limited);
 
     /* Continuations are never rate limited. */
-    uptrace_capture *next = resume(9, fingerprint(1, 2));
+    uptrace_round *next = resume(9, fingerprint(1, 2));
     ASSERT_TRUE(next);
     fill(next);
-    uptrace_capture_commit(next);
+    uptrace_round_commit(next);
     EXPECT_EQ(2u, n_rounds(first_id));
 
     /* 2 per second: one token per 500 ms. */
@@ -221,11 +221,11 @@ TEST_F(UpcallTraceEngineTest, TruncationCutsAtLineBoundary)
     /* Measure what an empty trace and a small round cost, to set a limit
      * that cuts the second round in its middle. */
     uptrace_session *probe = create_session("probe");
-    uptrace_capture *capture = begin({probe});
+    uptrace_round *capture = begin({probe});
     ASSERT_TRUE(capture);
     uint64_t empty_trace = status_of(probe).bytes;
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t small_round = status_of(probe).bytes - empty_trace;
 
     std::string big;
@@ -243,7 +243,7 @@ TEST_F(UpcallTraceEngineTest, TruncationCutsAtLineBoundary)
     ASSERT_TRUE(capture);
     expect_recirc(capture, 4, fingerprint(1, 1));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t id = status_of(s).last_trace_id;
     EXPECT_EQ(0u, status_of(s).n_truncated);
 
@@ -251,7 +251,7 @@ TEST_F(UpcallTraceEngineTest, TruncationCutsAtLineBoundary)
     ASSERT_TRUE(capture);
     expect_recirc(capture, 5, fingerprint(1, 1));
     fill(capture, "in_port=1", "2", big);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
 
     Status st = status_of(s);
     EXPECT_EQ(1u, st.n_truncated);
@@ -278,7 +278,7 @@ TEST_F(UpcallTraceEngineTest, TruncationCutsAtLineBoundary)
     capture = resume(5, fingerprint(1, 1));
     ASSERT_TRUE(capture);
     fill(capture, "in_port=1", "2", big);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     st = status_of(s);
     EXPECT_EQ(1u, st.n_truncated);
     EXPECT_EQ(2u, n_rounds(id));
@@ -288,7 +288,7 @@ TEST_F(UpcallTraceEngineTest, TruncationCutsAtLineBoundary)
     capture = begin({s});
     ASSERT_TRUE(capture);
     fill(capture, "in_port=1", "2", big + big + big);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     EXPECT_EQ(2u, status_of(s).n_truncated);
 }
 
@@ -307,15 +307,15 @@ TEST_F(UpcallTraceEngineTest, TruncationNeverLeavesATraceEmpty)
             c.mode = mode;
             c.max_traces = 1;
         });
-        uptrace_capture *capture = begin({s});
+        uptrace_round *capture = begin({s});
         ASSERT_TRUE(capture);
         expect_recirc(capture, 7, fingerprint(7, 7));
         fill(capture, flow, "2");
-        uptrace_capture_commit(capture);
+        uptrace_round_commit(capture);
         capture = resume(7, fingerprint(7, 7));
         ASSERT_TRUE(capture);
         fill(capture, flow, "2");
-        uptrace_capture_commit(capture);
+        uptrace_round_commit(capture);
 
         Status st = status_of(s);
         EXPECT_EQ(1u, st.n_traces);
@@ -356,11 +356,11 @@ TEST_F(UpcallTraceEngineTest, TruncationKeepsTheBlobsThatFit)
 {
     /* What a small round costs. */
     uptrace_session *probe = create_session("probe");
-    uptrace_capture *capture = begin({probe});
+    uptrace_round *capture = begin({probe});
     ASSERT_TRUE(capture);
     uint64_t empty_trace = status_of(probe).bytes;
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t small_round = status_of(probe).bytes - empty_trace;
 
     /* Room, after a small first round, for a small round and a bit more
@@ -375,12 +375,12 @@ TEST_F(UpcallTraceEngineTest, TruncationKeepsTheBlobsThatFit)
     ASSERT_TRUE(capture);
     expect_recirc(capture, 8, fingerprint(8, 8));
     fill(capture);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
     uint64_t id = status_of(s).last_trace_id;
     capture = resume(8, fingerprint(8, 8));
     ASSERT_TRUE(capture);
     fill(capture, flow, actions);
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
 
     Status st = status_of(s);
     EXPECT_EQ(1u, st.n_truncated);
@@ -422,18 +422,18 @@ TEST_F(UpcallTraceEngineTest, TruncationKeepsWholeNodes)
                                                     &c) {
         c.max_trace_size = max;
     });
-    uptrace_capture *capture = begin({s});
+    uptrace_round *capture = begin({s});
     ASSERT_TRUE(capture);
     fill(capture, "in_port=1", "2", "");
-    uptrace_capture_add_node(capture, UPTRACE_NODE_BRIDGE, 0,
-                             "bridge(\"br0\")", 13);
+    uptrace_round_add_node(capture, UPTRACE_NODE_BRIDGE, 0,
+                           "bridge(\"br0\")", 13);
     for (int i = 0; i < 100; i++) {
         std::string text = " " + std::to_string(i) + ". priority "
                            + std::to_string(1000 + i);
-        uptrace_capture_add_node(capture, UPTRACE_NODE_TABLE, 1,
-                                 text.data(), text.size());
+        uptrace_round_add_node(capture, UPTRACE_NODE_TABLE, 1,
+                               text.data(), text.size());
     }
-    uptrace_capture_commit(capture);
+    uptrace_round_commit(capture);
 
     Status st = status_of(s);
     EXPECT_EQ(1u, st.n_truncated);
