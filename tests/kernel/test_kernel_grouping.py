@@ -5,7 +5,7 @@ one (tests/autotest/upcall-trace-grouping.at covers the rest): a patch port
 into a bridge that rewrites before the kernel's conntrack, two identical
 packets whose rounds are in flight together, IP fragments that the
 kernel's conntrack reassembles, the kernel's SNAT and an ICMP error about
-a SNATed flow.  Run in the kernel tier's guest
+a SNATed flow, two trips through conntrack of one packet and its clone.  Run in the kernel tier's guest
 (conftest.py)."""
 
 import re
@@ -196,3 +196,36 @@ def test_snat_and_an_icmp_error_about_it(kovs):
     assert "icmp_type=3" in e1["flow"] and _nw(e1, "nw_dst") == nat_ip, e1
     assert "rel" in ct_state(e2) and _nw(e2, "nw_dst") == NS1_IP, e2
     assert e2["datapath_actions"].endswith(str(ovs.odp_port(ovs.p1))), e2
+
+
+def test_ct_forks_and_a_clone(kovs):
+    ovs = kovs
+    # One packet, two trips through the kernel's conntrack: itself in zone
+    # 1, and a clone rewritten (another destination) in zone 2.  The kernel recirculates
+    # both; each comes back as its own upcall, in either order, and each is
+    # a round of the same trace.
+    _replace_flows(ovs, ovs.bridge,
+                   "priority=10,udp,in_port=P1 actions=ct(zone=1,table=1),"
+                   "clone(mod_nw_dst:172.31.250.99,ct(zone=2,table=2))\n"
+                   "table=1,priority=10,udp actions=output:P2\n"
+                   "table=2,priority=10,udp actions=drop\n")
+    create_session(ovs, "forks", "udp", ovs.p1)
+    ovs.ns(ovs.ns1, "bash", "-c", "echo x > /dev/udp/%s/7320" % NS2_IP)
+
+    wait_until(lambda: [t for t in ovs.traces("forks") if t["n_rounds"] >= 3],
+               timeout=30, what="a trace with three rounds")
+    traces = _traces(ovs, "forks")
+    assert len(traces) == 1, traces
+    t = traces[0]
+    assert t["n_rounds"] == 3 and not t["partial"], t
+    assert t["missing_rounds"] == [], t
+    r1 = t["rounds"][0]
+    later = {r["recirc_id"]: r for r in t["rounds"][1:]}
+    ids = recircs(r1["datapath_actions"])
+    assert len(ids) == 2 and set(ids) == set(later), t
+    own, clone = later[ids[0]], later[ids[1]]
+    assert "ct_zone=1" in own["flow"] and _nw(own, "nw_dst") == NS2_IP, own
+    assert own["datapath_actions"] == str(ovs.odp_port(ovs.p2)), own
+    assert "ct_zone=2" in clone["flow"], clone
+    assert _nw(clone, "nw_dst") == "172.31.250.99", clone
+    assert clone["drop"], clone
