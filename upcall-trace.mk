@@ -22,7 +22,8 @@ UPCALL_TRACE_ENGINE_SOURCES = \
 	ofproto/upcall-trace-registry.cc \
 	ofproto/upcall-trace-round.cc \
 	ofproto/upcall-trace-session.cc \
-	ofproto/upcall-trace-translation.cc
+	ofproto/upcall-trace-translation.cc \
+	ofproto/upcall-trace-truncate.cc
 UPCALL_TRACE_ENGINE_HDRS = \
 	ofproto/upcall-trace-engine.hh \
 	ofproto/upcall-trace-engine-render.hh \
@@ -91,7 +92,8 @@ UPCALL_TRACE_ENGINE_GTESTS = \
 	tests/upcall-trace-registry-test \
 	tests/upcall-trace-round-test \
 	tests/upcall-trace-session-test \
-	tests/upcall-trace-translation-test
+	tests/upcall-trace-translation-test \
+	tests/upcall-trace-truncate-test
 UPCALL_TRACE_UNIT_TESTS = \
 	$(UPCALL_TRACE_ENGINE_GTESTS) \
 	tests/upcall-trace-header-test \
@@ -132,6 +134,8 @@ tests_upcall_trace_round_test_SOURCES = \
 	tests/upcall-trace-round-test.cc tests/upcall-trace-engine-test.hh
 tests_upcall_trace_session_test_SOURCES = \
 	tests/upcall-trace-session-test.cc tests/upcall-trace-engine-test.hh
+tests_upcall_trace_truncate_test_SOURCES = \
+	tests/upcall-trace-truncate-test.cc tests/upcall-trace-engine-test.hh
 tests_upcall_trace_translation_test_SOURCES = \
 	tests/upcall-trace-translation-test.cc
 tests_upcall_trace_engine_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
@@ -180,6 +184,11 @@ tests_upcall_trace_session_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
 tests_upcall_trace_session_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
 tests_upcall_trace_session_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_session_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
+	$(UPCALL_TRACE_GTEST_LIBS)
+tests_upcall_trace_truncate_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_truncate_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)
+tests_upcall_trace_truncate_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_truncate_test_LDADD = $(UPCALL_TRACE_ENGINE_TEST_LIBS) \
 	$(UPCALL_TRACE_GTEST_LIBS)
 tests_upcall_trace_translation_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
 tests_upcall_trace_translation_test_CXXFLAGS = $(UPCALL_TRACE_TEST_CXXFLAGS)

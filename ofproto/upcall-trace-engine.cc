@@ -43,12 +43,13 @@
  *   - struct uptrace_session (upcall-trace-session.*): configuration,
  *     bounds, counters and stored traces of one session, all guarded by the
  *     session's own mutex, so that capture threads working for different
- *     sessions never contend.  Managed by a shared_ptr (held by the
- *     registry, by rounds being captured) plus a count of C handles (the
- *     creator's and uptrace_session_ref()'s): the object keeps a shared_ptr
- *     to itself while that count is nonzero.  Expectations
- *     (upcall-trace-expectations.*) only hold weak_ptrs: they never keep a
- *     session alive.
+ *     sessions never contend (a round that does not fit whole in
+ *     max-trace-size is cut in upcall-trace-truncate.cc).  Managed by a
+ *     shared_ptr (held by the registry, by rounds being captured) plus a
+ *     count of C handles (the creator's and uptrace_session_ref()'s): the
+ *     object keeps a shared_ptr to itself while that count is nonzero.
+ *     Expectations (upcall-trace-expectations.*) only hold weak_ptrs: they
+ *     never keep a session alive.
  *
  *   - A trace is a vector of shared_ptrs to immutable rounds.  A round that
  *     two sessions matched is one object stored in both traces.

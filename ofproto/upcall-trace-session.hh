@@ -113,6 +113,25 @@ RoundPtr commit_stored_round(std::shared_ptr<StoredRound> round);
 RoundPtr make_stored_round(Round round,
                            const std::shared_ptr<EngineShared> &shared);
 
+/* What malloc() really takes for a block of 'n' bytes: its header, rounded
+ * up to its 16-byte granularity.  For memory accounting. */
+constexpr uint64_t
+malloc_size(uint64_t n)
+{
+    return (n + 8 + 15) & ~UINT64_C(15);
+}
+
+/* Returns a stored copy of 'round' cut and marked so that its stored_size()
+ * is at most 'budget' (upcall-trace-truncate.cc): first its translation, at
+ * a node or line boundary, then its packet; if even its flows and datapath
+ * actions do not fit, only the round itself (where, when, UFID, install
+ * outcome) and the blobs that fit.  The marker names 'max_trace_size'.
+ * Returns nullptr if not even that fits, unless 'first': a trace's first
+ * round is always stored, so that no trace is ever empty. */
+RoundPtr truncate_round(const Round &round, uint64_t budget,
+                        uint64_t max_trace_size, bool first,
+                        const std::shared_ptr<EngineShared> &shared);
+
 } /* namespace uptrace */
 
 struct uptrace_session
