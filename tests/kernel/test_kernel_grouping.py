@@ -5,8 +5,8 @@ one (tests/autotest/upcall-trace-grouping.at covers the rest): a patch port
 into a bridge that rewrites before the kernel's conntrack, two identical
 packets whose rounds are in flight together, IP fragments that the
 kernel's conntrack reassembles, the kernel's SNAT and an ICMP error about
-a SNATed flow, two trips through conntrack of one packet and its clone.  Run in the kernel tier's guest
-(conftest.py)."""
+a SNATed flow, two trips through conntrack of one packet and its clone.
+Run in the kernel tier's guest (conftest.py)."""
 
 import re
 
@@ -201,9 +201,9 @@ def test_snat_and_an_icmp_error_about_it(kovs):
 def test_ct_forks_and_a_clone(kovs):
     ovs = kovs
     # One packet, two trips through the kernel's conntrack: itself in zone
-    # 1, and a clone rewritten (another destination) in zone 2.  The kernel recirculates
-    # both; each comes back as its own upcall, in either order, and each is
-    # a round of the same trace.
+    # 1, and a clone rewritten (another destination) in zone 2.  The kernel
+    # recirculates both; each comes back as its own upcall, in either
+    # order, and each is a round of the same trace.
     _replace_flows(ovs, ovs.bridge,
                    "priority=10,udp,in_port=P1 actions=ct(zone=1,table=1),"
                    "clone(mod_nw_dst:172.31.250.99,ct(zone=2,table=2))\n"
