@@ -264,7 +264,10 @@ publish_index(void)
         if (!binding_indexed[i]) {
             continue;
         }
-        ports = upcall_trace_index_add(index, &b->ofproto_uuid, &b->match,
+        struct match match;
+
+        minimatch_expand(&b->match, &match);
+        ports = upcall_trace_index_add(index, &b->ofproto_uuid, &match,
                                        b->session);
         if (ports) {
             struct ofproto_dpif *ofproto
@@ -287,8 +290,16 @@ void
 upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
                           size_t n)
 {
+    for (size_t i = 0; i < n_published_bindings; i++) {
+        minimatch_destroy(&published_bindings[i].match);
+    }
     free(published_bindings);
-    published_bindings = n ? xmemdup(bindings, n * sizeof *bindings) : NULL;
+    published_bindings = n ? xmalloc(n * sizeof *bindings) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        published_bindings[i].session = bindings[i].session;
+        published_bindings[i].ofproto_uuid = bindings[i].ofproto_uuid;
+        minimatch_clone(&published_bindings[i].match, &bindings[i].match);
+    }
     n_published_bindings = n;
     free(binding_indexed);
     binding_indexed = xcalloc(MAX(n, 1), sizeof *binding_indexed);

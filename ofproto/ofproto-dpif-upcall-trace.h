@@ -67,11 +67,17 @@ struct uptrace_engine *upcall_trace_engine(void);
 
 /* Configuration. */
 
-/* One ready session, as the upcall path sees it. */
+/* One ready session, as the upcall path sees it.
+ *
+ * The match is a minimatch, not a struct match: with thousands of sessions,
+ * full matches (1.7 kB each, copied at each step from the row to the
+ * index) made tens of megabytes of short-lived arrays in the main thread's
+ * heap and left it fragmented, which every later allocation there paid
+ * for. */
 struct upcall_trace_binding {
     struct uptrace_session *session;    /* Not owned. */
     struct uuid ofproto_uuid;           /* The bridge's ofproto-dpif. */
-    struct match match;                 /* Filter and port, combined. */
+    struct minimatch match;             /* Filter and port, combined. */
 };
 
 /* The name of the datapath of 'bridge' ("ovs-netdev@ovs-netdev", ...), or
@@ -79,7 +85,7 @@ struct upcall_trace_binding {
 const char *upcall_trace_datapath_name(const char *bridge);
 
 /* Replaces the index the upcall path looks sessions up in by one made of the
- * 'n' 'bindings' (copied; each session gets a reference).  Upcalls being
+ * 'n' 'bindings' (copied, matches too; each session gets a reference).  Upcalls being
  * handled keep using the old index until they quiesce.  Main thread only. */
 void upcall_trace_set_bindings(const struct upcall_trace_binding *bindings,
                                size_t n);

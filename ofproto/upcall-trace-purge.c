@@ -58,7 +58,9 @@ VLOG_DEFINE_THIS_MODULE(upcall_trace_purge);
 
 /* What a purge looks for. */
 struct purge_ctx {
-    const struct upcall_trace_binding **bindings;  /* The session's. */
+    /* The session's bindings, their matches expanded once for all flows. */
+    struct uuid *ofproto_uuids;
+    struct match *matches;
     size_t n_bindings;
     size_t n_examined;          /* Flows looked at. */
 };
@@ -112,10 +114,9 @@ select_flow(const struct dpif_backer *backer,
     wc.masks.in_port.ofp_port = u16_to_ofp(UINT16_MAX);
 
     for (size_t i = 0; i < ctx->n_bindings; i++) {
-        const struct upcall_trace_binding *b = ctx->bindings[i];
-
-        if (uuid_equals(&b->ofproto_uuid, &ofproto->uuid)
-            && upcall_trace_megaflow_may_match(&flow, &wc, &b->match)) {
+        if (uuid_equals(&ctx->ofproto_uuids[i], &ofproto->uuid)
+            && upcall_trace_megaflow_may_match(&flow, &wc,
+                                               &ctx->matches[i])) {
             return true;
         }
     }
@@ -129,7 +130,7 @@ unixctl_purge(struct unixctl_conn *conn, int argc OVS_UNUSED,
     const char *name = argv[1];
     struct uptrace_session *session;
     const struct upcall_trace_binding *all;
-    struct purge_ctx ctx = { .bindings = NULL };
+    struct purge_ctx ctx = { .matches = NULL };
     size_t n_all, n_purged;
 
     session = uptrace_engine_find_session(upcall_trace_engine(), name);
@@ -139,15 +140,20 @@ unixctl_purge(struct unixctl_conn *conn, int argc OVS_UNUSED,
     }
 
     all = upcall_trace_get_bindings(&n_all);
-    ctx.bindings = xmalloc((n_all ? n_all : 1) * sizeof *ctx.bindings);
     for (size_t i = 0; i < n_all; i++) {
         if (all[i].session == session) {
-            ctx.bindings[ctx.n_bindings++] = &all[i];
+            size_t n = ctx.n_bindings++;
+
+            ctx.ofproto_uuids = xrealloc(ctx.ofproto_uuids,
+                                         (n + 1) * sizeof *ctx.ofproto_uuids);
+            ctx.matches = xrealloc(ctx.matches,
+                                   (n + 1) * sizeof *ctx.matches);
+            ctx.ofproto_uuids[n] = all[i].ofproto_uuid;
+            minimatch_expand(&all[i].match, &ctx.matches[n]);
         }
     }
     if (!ctx.n_bindings) {
         /* Waiting for its bridge or port, or in error: nothing can match. */
-        free(ctx.bindings);
         unixctl_command_reply_error(conn, "session is not active (see "
                                     "upcall/trace/show): no datapath flow "
                                     "can match it");
@@ -155,7 +161,8 @@ unixctl_purge(struct unixctl_conn *conn, int argc OVS_UNUSED,
     }
 
     n_purged = udpif_purge_flows(select_flow, &ctx);
-    free(ctx.bindings);
+    free(ctx.ofproto_uuids);
+    free(ctx.matches);
 
     VLOG_INFO("upcall/trace/purge %s: removed %"PRIuSIZE" of %"PRIuSIZE
               " datapath flows", name, n_purged, ctx.n_examined);

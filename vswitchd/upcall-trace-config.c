@@ -119,6 +119,24 @@ ut_row_destroy_session(struct ut_row *row)
 }
 
 static void
+ut_row_clear_filter(struct ut_row *row)
+{
+    if (row->filter_parsed) {
+        minimatch_destroy(&row->filter);
+        row->filter_parsed = false;
+    }
+}
+
+static void
+ut_row_free_matches(struct minimatch *matches, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        minimatch_destroy(&matches[i]);
+    }
+    free(matches);
+}
+
+static void
 ut_row_destroy(struct ut_row *row)
 {
     ut_row_destroy_session(row);
@@ -128,7 +146,8 @@ ut_row_destroy(struct ut_row *row)
     free(row->warning);
     free(row->result_msg);
     ut_target_destroy(&row->target);
-    free(row->matches);
+    ut_row_clear_filter(row);
+    ut_row_free_matches(row->matches, row->n_matches);
     free(row->logged);
     free(row);
 }
@@ -225,25 +244,33 @@ ut_row_compile(struct ut_row *row, const struct ovsrec_upcall_trace *cfg,
         && (config_changed || !row->filter_parsed || row->filter_uses_names
             || !uuid_equals(&target.ofproto_uuid,
                             &row->target.ofproto_uuid))) {
-        msg = ut_filter_parse(ctx, cfg->bridge, cfg->filter, &row->filter,
+        struct match filter;
+
+        ut_row_clear_filter(row);
+        msg = ut_filter_parse(ctx, cfg->bridge, cfg->filter, &filter,
                               &row->filter_uses_names);
-        row->filter_parsed = !msg;
         if (msg) {
             result = UT_TARGET_ERROR;
+        } else {
+            minimatch_init(&row->filter, &filter);
+            row->filter_parsed = true;
         }
     } else if (result != UT_TARGET_OK) {
-        row->filter_parsed = false;
+        ut_row_clear_filter(row);
     }
 
-    struct match *matches = NULL;
+    struct minimatch *matches = NULL;
     size_t n_matches = 0;
     if (result == UT_TARGET_OK) {
+        struct match filter;
+
+        minimatch_expand(&row->filter, &filter);
         matches = xmalloc(MAX(target.n_ports, 1) * sizeof *matches);
         char *what = (cfg->iface_id
                       ? xasprintf("an interface with iface-id \"%s\"",
                                   cfg->iface_id)
                       : xasprintf("port \"%s\"", cfg->port ? cfg->port : ""));
-        n_matches = ut_target_matches(&target, &row->filter, cfg->filter,
+        n_matches = ut_target_matches(&target, &filter, cfg->filter,
                                       what, matches, &msg);
         free(what);
         if (!n_matches) {
@@ -259,7 +286,7 @@ ut_row_compile(struct ut_row *row, const struct ovsrec_upcall_trace *cfg,
                    || !uuid_equals(&target.ofproto_uuid,
                                    &row->target.ofproto_uuid));
         for (size_t i = 0; !changed && i < n_matches; i++) {
-            changed = !match_equal(&matches[i], &row->matches[i]);
+            changed = !minimatch_equal(&matches[i], &row->matches[i]);
         }
     }
     if (result != row->result || !nullable_string_is_equal(msg,
@@ -272,7 +299,7 @@ ut_row_compile(struct ut_row *row, const struct ovsrec_upcall_trace *cfg,
     row->result_msg = msg;
     ut_target_destroy(&row->target);
     row->target = target;
-    free(row->matches);
+    ut_row_free_matches(row->matches, row->n_matches);
     row->matches = matches;
     row->n_matches = n_matches;
     row->bound = bound;
@@ -390,15 +417,17 @@ max_seqno(struct ovsdb_idl *idl)
 static void
 set_bindings(void)
 {
-    struct upcall_trace_binding *bindings = NULL;
-    size_t n = 0, allocated = 0;
+    struct upcall_trace_binding *bindings;
+    size_t n = 0;
     struct ut_row *row;
 
     HMAP_FOR_EACH (row, hmap_node, &ut_rows) {
+        n += row->bound ? row->n_matches : 0;
+    }
+    bindings = xmalloc(MAX(n, 1) * sizeof *bindings);
+    n = 0;
+    HMAP_FOR_EACH (row, hmap_node, &ut_rows) {
         for (size_t i = 0; row->bound && i < row->n_matches; i++) {
-            if (n >= allocated) {
-                bindings = x2nrealloc(bindings, &allocated, sizeof *bindings);
-            }
             bindings[n].session = row->session;
             bindings[n].ofproto_uuid = row->target.ofproto_uuid;
             bindings[n].match = row->matches[i];

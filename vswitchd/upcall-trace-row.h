@@ -69,10 +69,11 @@ struct ut_row {
     enum ut_target_result result;
     char *result_msg;           /* Why not UT_TARGET_OK. */
     struct ut_target target;
-    bool filter_parsed;
+    bool filter_parsed;         /* Whether 'filter' is initialized. */
     bool filter_uses_names;
-    struct match filter;
-    struct match *matches;      /* Bound to the session, if 'bound'. */
+    struct minimatch filter;    /* Not struct match: see
+                                 * struct upcall_trace_binding. */
+    struct minimatch *matches;  /* Bound to the session, if 'bound'. */
     size_t n_matches;
     bool bound;
 

@@ -357,11 +357,11 @@ ut_filter_parse(struct ut_target_ctx *ctx, const char *bridge,
 size_t
 ut_target_matches(const struct ut_target *target, const struct match *filter,
                   const char *filter_text, const char *what,
-                  struct match *matches, char **msgp)
+                  struct minimatch *matches, char **msgp)
 {
     *msgp = NULL;
     if (!target->n_ports) {
-        matches[0] = *filter;
+        minimatch_init(&matches[0], filter);
         return 1;
     }
     if (filter->wc.masks.in_port.ofp_port) {
@@ -369,7 +369,7 @@ ut_target_matches(const struct ut_target *target, const struct match *filter,
 
         if (bsearch(&in_port, target->ports, target->n_ports,
                     sizeof *target->ports, compare_ports)) {
-            matches[0] = *filter;
+            minimatch_init(&matches[0], filter);
             return 1;
         }
         char *qf = ut_quote(filter_text);
@@ -381,8 +381,10 @@ ut_target_matches(const struct ut_target *target, const struct match *filter,
         return 0;
     }
     for (size_t i = 0; i < target->n_ports; i++) {
-        matches[i] = *filter;
-        match_set_in_port(&matches[i], target->ports[i]);
+        struct match match = *filter;
+
+        match_set_in_port(&match, target->ports[i]);
+        minimatch_init(&matches[i], &match);
     }
     return target->n_ports;
 }

@@ -92,14 +92,15 @@ enum ut_target_result ut_target_resolve(struct ut_target_ctx *,
 char *ut_filter_parse(struct ut_target_ctx *, const char *bridge,
                       const char *filter, struct match *, bool *uses_names);
 
-/* Fills 'matches' (n_ports of 'target', or one if it has none) with
+/* Initializes 'matches' (n_ports of 'target', or one if it has none) to
  * 'filter' restricted to each port of 'target'.  Returns the number of
- * matches, or 0 with a malloc()'d '*msgp' if 'filter' matches an in_port
- * that is not one of 'target''s ('what' names the target in the message).
- * 'matches' must have room for MAX(target->n_ports, 1) matches. */
+ * matches, which the caller must minimatch_destroy(), or 0 with a malloc()'d
+ * '*msgp' if 'filter' matches an in_port that is not one of 'target''s
+ * ('what' names the target in the message).  'matches' must have room for
+ * MAX(target->n_ports, 1) matches. */
 size_t ut_target_matches(const struct ut_target *, const struct match *filter,
                          const char *filter_text, const char *what,
-                         struct match *matches, char **msgp);
+                         struct minimatch *matches, char **msgp);
 
 /* Parsing an Upcall_Trace row. */
 
