@@ -380,11 +380,56 @@ thawed_flow(const struct xlate_in *xin, const struct frozen_state *state,
     }
 }
 
+/* Most upcalls end at upcall_trace_begin()'s first test: the rest of the
+ * work, and its stack frame, stay out of their way. */
+#ifdef __GNUC__
+#define UPCALL_TRACE_NOINLINE __attribute__((__noinline__))
+#else
+#define UPCALL_TRACE_NOINLINE
+#endif
+
+static struct upcall_trace_round *begin__(const struct ofproto_dpif *,
+                                          const struct flow *,
+                                          const struct dp_packet *,
+                                          const char *upcall_type,
+                                          unsigned pmd_id,
+                                          struct xlate_in *)
+    UPCALL_TRACE_NOINLINE;
+
 struct upcall_trace_round *
 upcall_trace_begin(const struct ofproto_dpif *ofproto,
                    const struct flow *flow, const struct dp_packet *packet,
                    const char *upcall_type, unsigned pmd_id,
                    struct xlate_in *xin)
+{
+    const struct upcall_trace_index *index
+        = ovsrcu_get(struct upcall_trace_index *, &trace_index);
+
+    /* The common case, decided cheaply: a round that starts on this bridge
+     * (or resumes a pipeline frozen on it), without Geneve options to
+     * convert, that no session's filter matches and that does not continue
+     * a traced packet.  begin__() decides the same way for the rest. */
+    if (OVS_LIKELY(index && packet
+                   && !(flow->tunnel.flags & FLOW_TNL_F_UDPIF))) {
+        const struct frozen_state *state = xin->frozen_state;
+        const struct upcall_trace_bridge *bridge
+            = upcall_trace_index_find(index, &ofproto->uuid);
+
+        if ((!state || uuid_equals(&state->ofproto_uuid, &ofproto->uuid))
+            && (!bridge || !upcall_trace_bridge_may_match(bridge, &xin->flow,
+                                                          state != NULL))
+            && (!flow->recirc_id
+                || !uptrace_engine_expects(engine, flow->recirc_id))) {
+            return NULL;
+        }
+    }
+    return begin__(ofproto, flow, packet, upcall_type, pmd_id, xin);
+}
+
+static struct upcall_trace_round *
+begin__(const struct ofproto_dpif *ofproto, const struct flow *flow,
+        const struct dp_packet *packet, const char *upcall_type,
+        unsigned pmd_id, struct xlate_in *xin)
 {
     const struct upcall_trace_index *index
         = ovsrcu_get(struct upcall_trace_index *, &trace_index);

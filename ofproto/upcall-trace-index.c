@@ -228,83 +228,35 @@ upcall_trace_filter_parse(const char *filter,
     return error;
 }
 
-/* The index. */
+/* The index (its structures are in upcall-trace-index.h). */
 
-/* Each bridge keeps its sessions' matches grouped by mask, each group in a
- * hash table of the masked flow, as the classifier's subtables are: deciding
- * that an upcall matches no session costs one hash and one lookup per
- * distinct filter shape, whatever the number of sessions, and a match finds
- * every matching session at once. */
+BUILD_ASSERT_DECL(FLOW_U64S <= UINT8_MAX + 1);
+
+/* A session's match in a mask group. */
 struct trace_rule {
-    struct hmap_node node;              /* In 'mask_group.rules'. */
+    struct hmap_node node;              /* In 'upcall_trace_mask_group.rules'. */
     struct minimatch match;
     size_t seq;                         /* Order of addition on the bridge. */
     struct uptrace_session *session;    /* Holds a reference. */
 };
 
-struct mask_group {
-    const struct minimask *mask;        /* The first rule's. */
-    struct hmap rules;                  /* Of "struct trace_rule". */
-
-    /* The 64-bit words of "struct flow" that 'mask' covers, their masks and
-     * the first rule's masked values.  Only the words whose value differs
-     * between the group's rules are hashed: the first 'n_varying' of
-     * 'words' (a flow that differs in another word fails
-     * minimatch_matches_flow(), which confirms every hash match). */
-    size_t n_words, n_varying;
-    uint8_t *words;
-    uint64_t *word_masks;
-    uint64_t *first_values;
-};
-
-BUILD_ASSERT_DECL(FLOW_U64S <= UINT8_MAX + 1);
-
-/* A multiply-xorshift mix, a few instructions per word: only equality
- * matters, and hmap uses the low bits, into which the high half is
- * folded. */
-static inline uint32_t
-mix_finish(uint64_t acc)
-{
-    return acc ^ (acc >> 32);
-}
-
-static inline uint64_t
-mix_word(uint64_t acc, uint64_t word)
-{
-    acc = (acc ^ word) * UINT64_C(0x9e3779b97f4a7c15);
-    return acc ^ (acc >> 29);
-}
-
-/* Hashes the varying words of 'flow' in 'group'. */
-static inline uint32_t
-group_hash_flow(const struct mask_group *group, const uint64_t *flow_u64)
-{
-    uint64_t acc = 0;
-
-    for (size_t i = 0; i < group->n_varying; i++) {
-        acc = mix_word(acc, (flow_u64[group->words[i]]
-                             & group->word_masks[i]));
-    }
-    return mix_finish(acc);
-}
-
 /* Hashes the varying words of 'rule', which belongs to 'group'. */
 static uint32_t
-group_hash_rule(const struct mask_group *group, const struct trace_rule *rule)
+group_hash_rule(const struct upcall_trace_mask_group *group, const struct trace_rule *rule)
 {
     uint64_t acc = 0;
 
     for (size_t i = 0; i < group->n_varying; i++) {
-        acc = mix_word(acc, (miniflow_get(rule->match.flow, group->words[i])
+        acc = ut_mix_word(acc, (miniflow_get(rule->match.flow, group->words[i])
                              & group->word_masks[i]));
     }
-    return mix_finish(acc);
+    return ut_mix_finish(acc);
 }
 
-static struct mask_group *
+static struct upcall_trace_mask_group *
 group_create(const struct minimask *mask)
 {
-    struct mask_group *group = xzalloc(sizeof *group);
+    struct upcall_trace_mask_group *group = xzalloc(sizeof *group);
     const uint64_t *masks = miniflow_get_values(&mask->masks);
     size_t idx, n = 0;
 
@@ -328,7 +280,7 @@ group_create(const struct minimask *mask)
 /* Adds 'rule' to 'group'.  If the rule makes some word vary in the group,
  * rehashes the group's rules. */
 static void
-group_add(struct mask_group *group, struct trace_rule *rule)
+group_add(struct upcall_trace_mask_group *group, struct trace_rule *rule)
 {
     bool rehash = false;
 
@@ -369,7 +321,7 @@ group_add(struct mask_group *group, struct trace_rule *rule)
 }
 
 static void
-group_destroy(struct mask_group *group)
+group_destroy(struct upcall_trace_mask_group *group)
 {
     hmap_destroy(&group->rules);
     free(group->words);
@@ -377,20 +329,6 @@ group_destroy(struct mask_group *group)
     free(group->first_values);
     free(group);
 }
-
-struct upcall_trace_bridge {
-    struct mask_group **groups;         /* Not moved: an hmap cannot be. */
-    size_t n_groups, allocated_groups;
-    size_t n_rules;
-
-    /* Whether some match looks at what a thaw restores from the frozen
-     * pipeline (in_port, registers, metadata, tunnel) or at conntrack
-     * fields. */
-    bool needs_thaw_fields;
-
-    /* Port names, for the rounds' in_port, read by capture threads. */
-    struct ofputil_port_map ports;
-};
 
 struct upcall_trace_index *
 upcall_trace_index_create(void)
@@ -428,7 +366,7 @@ upcall_trace_index_add(struct upcall_trace_index *index,
     struct upcall_trace_bridge *bridge = CONST_CAST(
         struct upcall_trace_bridge *, upcall_trace_index_find(index, uuid));
     struct ofputil_port_map *ports = NULL;
-    struct mask_group *group = NULL;
+    struct upcall_trace_mask_group *group = NULL;
 
     if (!bridge) {
         size_t n = index->n_bridges++;
@@ -521,8 +459,8 @@ upcall_trace_bridge_match(const struct upcall_trace_bridge *bridge,
     size_t n = 0, allocated = ARRAY_SIZE(stub_rules);
 
     for (size_t i = 0; i < bridge->n_groups; i++) {
-        const struct mask_group *group = bridge->groups[i];
-        uint32_t hash = group_hash_flow(group, (const uint64_t *) flow);
+        const struct upcall_trace_mask_group *group = bridge->groups[i];
+        uint32_t hash = ut_group_hash_flow(group, (const uint64_t *) flow);
         const struct trace_rule *rule;
 
         HMAP_FOR_EACH_WITH_HASH (rule, node, hash, &group->rules) {

@@ -33,6 +33,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "openvswitch/hmap.h"
+#include "openvswitch/ofp-port.h"
 #include "openvswitch/types.h"
 #include "uuid.h"
 
@@ -52,8 +54,76 @@ struct upcall_trace_index {
     size_t n_bridges;
 };
 
+/* Internals.
+ *
+ * Private to upcall-trace-index.c, but defined here, as lib/classifier-
+ * private.h does for the classifier, so that the upcall path inlines its
+ * quick test (upcall_trace_bridge_may_match()): most upcalls end there, and
+ * a call costs them more than the test. */
+
+/* Each bridge keeps its sessions' matches grouped by mask, each group in a
+ * hash table of the masked flow, as the classifier's subtables are: deciding
+ * that an upcall matches no session costs one hash and one lookup per
+ * distinct filter shape, whatever the number of sessions, and a match finds
+ * every matching session at once. */
+struct upcall_trace_mask_group {
+    const struct minimask *mask;        /* The first rule's. */
+    struct hmap rules;                  /* Of "struct trace_rule". */
+
+    /* The 64-bit words of "struct flow" that 'mask' covers, their masks and
+     * the first rule's masked values.  Only the words whose value differs
+     * between the group's rules are hashed: the first 'n_varying' of
+     * 'words' (a flow that differs in another word fails
+     * minimatch_matches_flow(), which confirms every hash match). */
+    size_t n_words, n_varying;
+    uint8_t *words;
+    uint64_t *word_masks;
+    uint64_t *first_values;
+};
+
+/* A multiply-xorshift mix, a few instructions per word: only equality
+ * matters, and hmap uses the low bits, into which the high half is
+ * folded. */
+static inline uint32_t
+ut_mix_finish(uint64_t acc)
+{
+    return acc ^ (acc >> 32);
+}
+
+static inline uint64_t
+ut_mix_word(uint64_t acc, uint64_t word)
+{
+    acc = (acc ^ word) * UINT64_C(0x9e3779b97f4a7c15);
+    return acc ^ (acc >> 29);
+}
+
+/* Hashes the varying words of 'flow' in 'group'. */
+static inline uint32_t
+ut_group_hash_flow(const struct upcall_trace_mask_group *group, const uint64_t *flow_u64)
+{
+    uint64_t acc = 0;
+
+    for (size_t i = 0; i < group->n_varying; i++) {
+        acc = ut_mix_word(acc, (flow_u64[group->words[i]]
+                             & group->word_masks[i]));
+    }
+    return ut_mix_finish(acc);
+}
+
 /* The sessions of one bridge in an index. */
-struct upcall_trace_bridge;
+struct upcall_trace_bridge {
+    struct upcall_trace_mask_group **groups;         /* Not moved: an hmap cannot be. */
+    size_t n_groups, allocated_groups;
+    size_t n_rules;
+
+    /* Whether some match looks at what a thaw restores from the frozen
+     * pipeline (in_port, registers, metadata, tunnel) or at conntrack
+     * fields. */
+    bool needs_thaw_fields;
+
+    /* Port names, for the rounds' in_port, read by capture threads. */
+    struct ofputil_port_map ports;
+};
 
 /* Filters (main thread). */
 
@@ -126,6 +196,47 @@ size_t upcall_trace_bridge_match(const struct upcall_trace_bridge *bridge,
                                  const struct flow *flow,
                                  struct uptrace_session **stub, size_t n_stub,
                                  struct uptrace_session ***sessionsp);
+
+/* Returns false if no session of 'bridge' matches 'flow', true if some
+ * may: a quick test for the upcall path, which most upcalls end at, that
+ * upcall_trace_bridge_match() confirms.  'thawed' says that the round
+ * resumes a pipeline frozen on 'bridge': if some filter looks at what a
+ * thaw restores (upcall_trace_bridge_needs_thaw_fields()), 'flow' cannot
+ * tell, and the answer is true. */
+static inline bool
+upcall_trace_bridge_may_match(const struct upcall_trace_bridge *bridge,
+                              const struct flow *flow, bool thawed)
+{
+    const uint64_t *flow_u64 = (const uint64_t *) flow;
+
+    if (thawed && bridge->needs_thaw_fields) {
+        return true;
+    }
+    for (size_t i = 0; i < bridge->n_groups; i++) {
+        const struct upcall_trace_mask_group *group = bridge->groups[i];
+        size_t j;
+
+        /* The varying words first: a hash and a bucket, which most flows
+         * end at. */
+        if (group->n_varying
+            && !hmap_first_with_hash(&group->rules,
+                                     ut_group_hash_flow(group, flow_u64))) {
+            continue;
+        }
+        /* Then the words all the group's rules agree on (all the words of
+         * a single session's filter), a compare each. */
+        for (j = group->n_varying; j < group->n_words; j++) {
+            if ((flow_u64[group->words[j]] & group->word_masks[j])
+                != group->first_values[j]) {
+                break;
+            }
+        }
+        if (j == group->n_words) {
+            return true;
+        }
+    }
+    return false;
+}
 
 /* Whether some filter of 'bridge' looks at a field that a thaw restores from
  * the frozen pipeline (in_port, registers, metadata, tunnel) or at a
