@@ -314,9 +314,15 @@ tests_upcall_trace_engine_bench_LDADD = lib/libopenvswitch.la \
 # Python library it uses when run from there, and @pkgdatadir@, where
 # "make install" puts that library for the installed script.  The manual is
 # checked by "manpage-check" with the others; the script by flake8 when it
-# is present.
+# is present.  Its output (JSON, text, tables, pcapng) is a module of its
+# own, python/ovs_upcall_trace_output.py, which the script imports from
+# where it finds the Open vSwitch Python library: the build tree's python/
+# (the module is linked there) or, installed, $(pkgdatadir)/python.
 bin_SCRIPTS += utilities/ovs-upcall-trace
 CLEANFILES += utilities/ovs-upcall-trace
 dist_man_MANS += utilities/ovs-upcall-trace.8
 EXTRA_DIST += utilities/ovs-upcall-trace.in
 FLAKE8_PYFILES += utilities/ovs-upcall-trace.in
+upcalltracepythondir = $(pkgdatadir)/python
+dist_upcalltracepython_DATA = python/ovs_upcall_trace_output.py
+FLAKE8_PYFILES += python/ovs_upcall_trace_output.py
