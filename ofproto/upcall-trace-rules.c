@@ -385,9 +385,11 @@ report_buf(void)
     return *bufp;
 }
 
-const char *
-upcall_trace_rules_format(const struct xlate_in *xin, const char *format,
-                          va_list args)
+/* The text of 'format' and 'args' if 'xin' is traced by live upcall
+ * tracing, in a buffer of this thread that the next call reuses, otherwise
+ * NULL, without reading 'args'. */
+static const char *
+format_report(const struct xlate_in *xin, const char *format, va_list args)
 {
     if (!is_traced(xin)) {
         return NULL;
@@ -403,6 +405,19 @@ upcall_trace_rules_format(const struct xlate_in *xin, const char *format,
     }
     va_end(copy);
     return ds_cstr(s);
+}
+
+struct ovs_list *
+upcall_trace_rules_report(struct xlate_in *xin, enum oftrace_node_type type,
+                          const char *format, va_list args)
+{
+    const char *traced = format_report(xin, format, args);
+    char *text = traced ? NULL : xvasprintf(format, args);
+    struct oftrace_node *node = oftrace_report(xin->trace, type,
+                                               traced ? traced : text);
+
+    free(text);
+    return &node->subs;
 }
 
 /* Removes 'rt' from 'rules' and frees it once no thread can see it. */

@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ofproto-dpif-trace.h"
+
 struct ds;
 struct ofpact;
 struct rule_dpif;
@@ -66,15 +68,19 @@ bool upcall_trace_rules_report_action(const struct xlate_in *,
                                       const struct rule_dpif *,
                                       const struct ofpact *a);
 
-/* Hook of xlate_report(): if 'xin' is traced by live upcall tracing,
- * returns the text of 'format' and 'args', as xvasprintf() would (one pass
- * for the literal text and the plain conversions most reports use, %s, %d,
- * %u, %x and their 'l' and 'z' forms; vsnprintf() otherwise), in a buffer
- * of this thread that the next call reuses: the caller copies it (into its
- * oftrace_node) and does not free it.  Returns NULL, without reading 'args',
- * otherwise. */
-const char *upcall_trace_rules_format(const struct xlate_in *,
-                                      const char *format, va_list args);
+/* Hook of xlate_report(), for a traced translation (xin->trace nonnull):
+ * reports the text of 'format' and 'args' in xin->trace as a node of type
+ * 'type' and returns the node's list of subnodes, as xlate_report() does.
+ * If live upcall tracing traces 'xin', the text is formatted in one pass for
+ * the literal text and the plain conversions most reports use (%s, %d, %u,
+ * %x and their 'l' and 'z' forms; vsnprintf() otherwise) into a buffer of
+ * this thread, not allocated.
+ *
+ * Out of line, so that xlate_report(), called several times by every
+ * translation, traced or not, stays as small as Open vSwitch has it. */
+struct ovs_list *upcall_trace_rules_report(struct xlate_in *,
+                                           enum oftrace_node_type,
+                                           const char *format, va_list args);
 
 /* Hook of rule_dealloc(): forgets the text of 'rule'. */
 void upcall_trace_rules_forget(const struct rule_dpif *);
