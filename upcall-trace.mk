@@ -42,6 +42,8 @@ ofproto_libofproto_la_SOURCES += \
 	ofproto/upcall-trace-grouping.h \
 	ofproto/upcall-trace-index.c \
 	ofproto/upcall-trace-index.h \
+	ofproto/upcall-trace-nodes.c \
+	ofproto/upcall-trace-nodes.h \
 	ofproto/upcall-trace-purge.c \
 	ofproto/upcall-trace-revalidate.c \
 	ofproto/upcall-trace-unixctl.c \
@@ -77,10 +79,10 @@ nodist_EXTRA_utilities_ovs_ofctl_SOURCES = dummy.cxx
 # Unit tests, built and run by "make check-upcall-trace-unit": one GoogleTest
 # program per engine source file, a C program that proves
 # ofproto/upcall-trace.h is C, and one C program per module of the shim that
-# needs only lib/ (the filter index, the blob formatter, grouping).  The
-# engine is compiled again, once, into a convenience library that every
-# engine test links, so that the sanitizer build (UPCALL_TRACE_SANITIZE) can
-# instrument it.
+# needs only lib/ (the filter index, the blob formatter, grouping, the
+# translation tree's arena).  The engine is compiled again, once, into a
+# convenience library that every engine test links, so that the sanitizer
+# build (UPCALL_TRACE_SANITIZE) can instrument it.
 UPCALL_TRACE_GTEST_LIBS = -lgmock -lgtest -lgtest_main -lpthread
 UPCALL_TRACE_ENGINE_GTESTS = \
 	tests/upcall-trace-engine-test \
@@ -99,7 +101,8 @@ UPCALL_TRACE_UNIT_TESTS = \
 	tests/upcall-trace-header-test \
 	tests/upcall-trace-index-test \
 	tests/upcall-trace-blob-test \
-	tests/upcall-trace-grouping-test
+	tests/upcall-trace-grouping-test \
+	tests/upcall-trace-nodes-test
 EXTRA_PROGRAMS += $(UPCALL_TRACE_UNIT_TESTS)
 CLEANFILES += $(UPCALL_TRACE_UNIT_TESTS)
 UPCALL_TRACE_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/ofproto
@@ -222,6 +225,15 @@ tests_upcall_trace_blob_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
 tests_upcall_trace_blob_test_CFLAGS = $(AM_CFLAGS) $(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_blob_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
 tests_upcall_trace_blob_test_LDADD = lib/libopenvswitch.la
+
+tests_upcall_trace_nodes_test_SOURCES = \
+	tests/upcall-trace-nodes-test.c \
+	ofproto/upcall-trace-nodes.c \
+	ofproto/upcall-trace-nodes.h
+tests_upcall_trace_nodes_test_CPPFLAGS = $(UPCALL_TRACE_TEST_CPPFLAGS)
+tests_upcall_trace_nodes_test_CFLAGS = $(AM_CFLAGS) $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_nodes_test_LDFLAGS = $(UPCALL_TRACE_SANITIZE)
+tests_upcall_trace_nodes_test_LDADD = lib/libopenvswitch.la
 
 # The grouping test stands in for the engine's expectations.
 tests_upcall_trace_grouping_test_SOURCES = \

@@ -48,6 +48,7 @@
 #include "upcall-trace-blob.h"
 #include "upcall-trace-grouping.h"
 #include "upcall-trace-index.h"
+#include "upcall-trace-nodes.h"
 #include "upcall-trace-purge.h"
 #include "upcall-trace-rules.h"
 #include "upcall-trace-unixctl.h"
@@ -95,6 +96,7 @@ struct upcall_trace_round {
     struct uptrace_round *capture;
     struct ovs_list nodes;              /* Translation trace, "oftrace_node"s. */
     bool nodes_taken;                   /* 'nodes' already rendered, freed. */
+    bool nodes_in_arena;                /* upcall-trace-nodes.h. */
 
     const struct flow *upcall_flow;     /* As the datapath gave it. */
     const struct dp_packet *packet;
@@ -562,8 +564,21 @@ begin__(const struct ofproto_dpif *ofproto, const struct flow *flow,
      * as ofproto/trace does by default. */
     xin->names = false;
     upcall_trace_rules_begin(xin);
+    trace->nodes_in_arena = upcall_trace_nodes_begin();
     upcall_trace_grouping_begin(xin, flow);
     return trace;
+}
+
+/* Frees the translation tree of 'trace', or forgets it if it is all in
+ * this thread's arena. */
+static void
+release_nodes(struct upcall_trace_round *trace)
+{
+    if (upcall_trace_nodes_release(trace->nodes_in_arena)) {
+        oftrace_node_list_destroy(&trace->nodes);
+    }
+    ovs_list_init(&trace->nodes);
+    trace->nodes_taken = true;
 }
 
 /* The translation tree of a round, depth first, as the engine takes it. */
@@ -637,6 +652,7 @@ upcall_trace_xlate_done(struct upcall_trace_round *trace,
     struct uptrace_round *capture = trace->capture;
 
     upcall_trace_rules_end();
+    upcall_trace_nodes_end();
 
     /* The blobs' final size, allocated once (the megaflow's comes at
      * upcall_trace_finish()).  add_nodes() sizes the tree's storage. */
@@ -660,8 +676,7 @@ upcall_trace_xlate_done(struct upcall_trace_round *trace,
     }
 
     add_nodes(capture, &trace->nodes);
-    oftrace_node_list_destroy(&trace->nodes);
-    trace->nodes_taken = true;
+    release_nodes(trace);
 
     if (xlate_error != XLATE_OK) {
         uptrace_round_set_xlate_error(capture, xlate_strerror(xlate_error));
@@ -772,7 +787,8 @@ upcall_trace_abort(struct upcall_trace_round *trace)
         upcall_trace_grouping_end();
         if (!trace->nodes_taken) {
             upcall_trace_rules_end();
-            oftrace_node_list_destroy(&trace->nodes);
+            upcall_trace_nodes_end();
+            release_nodes(trace);
         }
         uptrace_round_abort(trace->capture);
         trace_free(trace);
