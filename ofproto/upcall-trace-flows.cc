@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <iterator>
 
 #include "upcall-trace-engine.hh"
 #include "upcall-trace-registry.hh"
@@ -59,23 +60,53 @@ void
 FlowLog::account()
 {
     bytes_.store(size_, std::memory_order_relaxed);
-    n_lives_.store(order_.size(), std::memory_order_relaxed);
+    n_lives_.store(n_lives_locked_, std::memory_order_relaxed);
+}
+
+/* Erases life 'i' of 'lives', the lives of one flow in 'flows_'.  The
+ * caller erases the flow's entry if 'lives' becomes empty. */
+void
+FlowLog::erase_life(std::vector<FlowLife> *lives, size_t i)
+{
+    size_ -= (*lives)[i].stored_size();
+    lives->erase(lives->begin() + i);
+    n_lives_locked_--;
 }
 
 void
 FlowLog::forget_oldest()
 {
-    Ufid ufid = order_.front();
+    auto [ufid, seq] = order_.front();
     order_.pop_front();
     auto it = flows_.find(ufid);
-    if (it == flows_.end() || it->second.empty()) {
+    /* Lives of a flow are in the order of 'order_': if this entry's life
+     * is still there, it is the flow's first. */
+    if (it == flows_.end() || it->second.front().seq != seq) {
         return;
     }
-    size_ -= it->second.front().stored_size();
-    it->second.erase(it->second.begin());
+    erase_life(&it->second, 0);
+    maybe_followed(ufid).fetch_sub(1, std::memory_order_relaxed);
     if (it->second.empty()) {
         flows_.erase(it);
     }
+}
+
+/* Drops from 'order_' the entries whose lives are gone. */
+void
+FlowLog::compact_order()
+{
+    std::deque<std::pair<Ufid, uint64_t>> order;
+    for (const auto &entry : order_) {
+        auto it = flows_.find(entry.first);
+        if (it != flows_.end()
+            && std::any_of(it->second.begin(), it->second.end(),
+                           [&entry](const FlowLife &life) {
+                               return life.seq == entry.second;
+                           })) {
+            order.push_back(entry);
+        }
+    }
+    order_.swap(order);
 }
 
 void
@@ -108,9 +139,15 @@ FlowLog::installed(const Ufid &ufid, FlowTraces traces, int64_t wall_ms)
 
     FlowLife &life = lives.emplace_back();
     life.traces = std::move(traces);
+    life.seq = next_seq_++;
     life.installed_ms = wall_ms;
     size_ += life.stored_size();
-    order_.push_back(ufid);
+    order_.emplace_back(ufid, life.seq);
+    n_lives_locked_++;
+    maybe_followed(ufid).fetch_add(1, std::memory_order_relaxed);
+    if (order_.size() > kMaxLives && n_lives_locked_ <= kMaxLives) {
+        compact_order();
+    }
     while (order_.size() > kMaxLives) {
         forget_oldest();
     }
@@ -121,50 +158,78 @@ void
 FlowLog::forget_session(const void *session)
 {
     MutexGuard guard(&mutex_);
-    std::unordered_map<Ufid, size_t, UfidHash> n_kept;
     bool forgot = false;
 
     for (auto it = flows_.begin(); it != flows_.end();) {
         std::vector<FlowLife> &lives = it->second;
-        for (auto l = lives.begin(); l != lives.end();) {
-            size_ -= l->stored_size();
-            for (size_t i = 0; i < l->traces.size();) {
-                if (l->traces[i].session == session) {
-                    l->traces.erase(i);
+        for (size_t l = 0; l < lives.size();) {
+            FlowLife &life = lives[l];
+            size_ -= life.stored_size();
+            for (size_t i = 0; i < life.traces.size();) {
+                if (life.traces[i].session == session) {
+                    life.traces.erase(i);
                     forgot = true;
                 } else {
                     i++;
                 }
             }
-            if (l->traces.empty()) {
-                l = lives.erase(l);
+            size_ += life.stored_size();
+            if (life.traces.empty()) {
+                erase_life(&lives, l);
+                maybe_followed(it->first).fetch_sub(
+                    1, std::memory_order_relaxed);
             } else {
-                size_ += l->stored_size();
-                ++l;
+                l++;
+            }
+        }
+        it = lives.empty() ? flows_.erase(it) : std::next(it);
+    }
+    if (forgot) {
+        compact_order();
+        account();
+    }
+}
+
+void
+FlowLog::forget_traces(const void *session,
+                       const std::vector<std::pair<uint64_t, Ufid>> &traces)
+{
+    MutexGuard guard(&mutex_);
+    for (const auto &[trace_id, ufid] : traces) {
+        auto it = flows_.find(ufid);
+        if (it == flows_.end()) {
+            continue;
+        }
+        std::vector<FlowLife> &lives = it->second;
+        for (size_t l = 0; l < lives.size();) {
+            FlowLife &life = lives[l];
+            size_ -= life.stored_size();
+            for (size_t i = 0; i < life.traces.size();) {
+                if (life.traces[i].trace_id == trace_id
+                    && life.traces[i].session == session) {
+                    life.traces.erase(i);
+                } else {
+                    i++;
+                }
+            }
+            size_ += life.stored_size();
+            if (life.traces.empty()) {
+                erase_life(&lives, l);
+                maybe_followed(ufid).fetch_sub(1, std::memory_order_relaxed);
+            } else {
+                l++;
             }
         }
         if (lives.empty()) {
-            it = flows_.erase(it);
-        } else {
-            n_kept[it->first] = lives.size();
-            ++it;
+            flows_.erase(it);
         }
     }
-    if (!forgot) {
-        return;
+    /* Entries of forgotten lives wait in 'order_' for their turn; drop
+     * them when they are most of it, so that it stays proportional to the
+     * lives held. */
+    if (order_.size() > 64 && order_.size() > 2 * n_lives_locked_) {
+        compact_order();
     }
-
-    /* Keep in 'order_' the newest entries of each flow, as many as it has
-     * lives left: lives of one flow are in the order of 'order_'. */
-    std::deque<Ufid> order;
-    for (auto o = order_.rbegin(); o != order_.rend(); ++o) {
-        auto k = n_kept.find(*o);
-        if (k != n_kept.end() && k->second) {
-            k->second--;
-            order.push_front(*o);
-        }
-    }
-    order_.swap(order);
     account();
 }
 
@@ -173,6 +238,9 @@ FlowLog::changed(const Ufid &ufid, enum uptrace_flow_change change,
                  const std::string &detail, uint64_t n_packets,
                  uint64_t n_bytes, int64_t wall_ms)
 {
+    if (!maybe_followed(ufid).load(std::memory_order_relaxed)) {
+        return false;
+    }
     MutexGuard guard(&mutex_);
     auto it = flows_.find(ufid);
     if (it == flows_.end() || it->second.back().gone) {

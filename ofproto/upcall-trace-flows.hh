@@ -37,6 +37,7 @@
 #include <deque>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "openvswitch/thread.h"
@@ -161,6 +162,7 @@ private:
  * installed again later, by another trace: that is another life. */
 struct FlowLife {
     FlowTraces traces;                  /* Traces whose round installed it. */
+    uint64_t seq = 0;                   /* Its entry in FlowLog's order_. */
     int64_t installed_ms = 0;           /* Wall clock. */
     uint64_t n_packets = 0;             /* Since installed. */
     uint64_t n_bytes = 0;
@@ -204,9 +206,19 @@ public:
      * gone), and the lives that no trace holds any more. */
     void forget_session(const void *session) OVS_EXCLUDED(mutex_);
 
+    /* Forgets, for each (trace id, UFID) of 'traces', that trace of
+     * 'session' installed that flow (the session evicted the trace), and
+     * the lives that no trace holds any more: the log follows what the
+     * sessions store, not up to kMaxLives flows whatever they hold. */
+    void forget_traces(
+        const void *session,
+        const std::vector<std::pair<uint64_t, Ufid>> &traces)
+        OVS_EXCLUDED(mutex_);
+
     /* A revalidator reports on flow 'ufid': its counters since it was
      * installed and, unless 'change' is UPTRACE_FLOW_STATS, a change.
-     * Returns false if the flow is not followed. */
+     * Returns false if the flow is not followed, most often without taking
+     * the lock (see 'maybe_followed_'). */
     bool changed(const Ufid &ufid, enum uptrace_flow_change change,
                  const std::string &detail, uint64_t n_packets,
                  uint64_t n_bytes, int64_t wall_ms) OVS_EXCLUDED(mutex_);
@@ -224,14 +236,31 @@ public:
 
 private:
     void forget_oldest() OVS_REQUIRES(mutex_);
+    void erase_life(std::vector<FlowLife> *lives, size_t i)
+        OVS_REQUIRES(mutex_);
+    void compact_order() OVS_REQUIRES(mutex_);
     void account() OVS_REQUIRES(mutex_);
+    std::atomic<uint32_t> &maybe_followed(const Ufid &ufid)
+    {
+        return maybe_followed_[UfidHash()(ufid) % maybe_followed_.size()];
+    }
 
     mutable struct ovs_mutex mutex_;
     /* The lives of each flow, oldest first; only the last one may be live. */
     std::unordered_map<Ufid, std::vector<FlowLife>, UfidHash> flows_
         OVS_GUARDED_BY(mutex_);
-    std::deque<Ufid> order_ OVS_GUARDED_BY(mutex_);  /* One per life. */
+    /* Every life, in the order they began, as (UFID, FlowLife::seq); an
+     * entry whose life was forgotten early (forget_traces()) stays until it
+     * reaches the front or compact_order() drops it. */
+    std::deque<std::pair<Ufid, uint64_t>> order_ OVS_GUARDED_BY(mutex_);
+    uint64_t next_seq_ OVS_GUARDED_BY(mutex_) = 0;
+    size_t n_lives_locked_ OVS_GUARDED_BY(mutex_) = 0;
     uint64_t size_ OVS_GUARDED_BY(mutex_) = 0;
+    /* For each of 4,096 buckets of UFIDs, how many lives of flows in it the
+     * log holds: the revalidators report every flow at every dump, and
+     * changed() skips a flow of an empty bucket without the lock that the
+     * upcall path takes to log each flow it installs. */
+    std::array<std::atomic<uint32_t>, 4096> maybe_followed_{};
     std::atomic<size_t> n_lives_{0};
     std::atomic<uint64_t> bytes_{0};
 };

@@ -92,6 +92,17 @@ new_capture(uptrace_engine *engine, const struct uptrace_round_info *info,
     return capture;
 }
 
+/* The flow log follows a flow only as long as a trace that installed it
+ * is stored: a session that evicts a trace tells it. */
+static void
+forget_evicted(uptrace_engine *engine, const uptrace_session *session,
+               const uptrace_session::TraceFlows &evicted)
+{
+    if (!evicted.empty()) {
+        engine->flows().forget_traces(session, evicted);
+    }
+}
+
 std::unique_ptr<uptrace_round>
 capture_begin(uptrace_engine *engine, uptrace_session *const sessions[],
               size_t n, const struct uptrace_round_info *info, bool partial)
@@ -106,8 +117,10 @@ capture_begin(uptrace_engine *engine, uptrace_session *const sessions[],
             continue;
         }
         std::string session_bridge;
+        uptrace_session::TraceFlows evicted;
         std::optional<uint64_t> id = sessions[i]->admit_new_trace(
-            partial, now, wall, &session_bridge);
+            partial, now, wall, &session_bridge, &evicted);
+        forget_evicted(engine, sessions[i], evicted);
         if (id) {
             targets.push_back({sessions[i]->shared_from_this(), *id, true});
             if (bridge.empty()) {
@@ -146,9 +159,11 @@ capture_add_sessions(uptrace_round *capture,
         }
 
         std::string bridge;
+        uptrace_session::TraceFlows evicted;
         std::optional<uint64_t> id = session->admit_new_trace(
             partial, capture->round.monotonic_ms, capture->round.wall_ms,
-            &bridge);
+            &bridge, &evicted);
+        forget_evicted(capture->engine.get(), session, evicted);
         if (id) {
             capture->targets.push_back({session->shared_from_this(), *id,
                                         true});

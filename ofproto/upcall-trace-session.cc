@@ -189,7 +189,8 @@ uptrace_session::unref_handle(uptrace_session *session)
 
 std::optional<uint64_t>
 uptrace_session::admit_new_trace(bool partial, int64_t now_ms, int64_t wall_ms,
-                                 std::string *bridge)
+                                 std::string *bridge,
+                                 TraceFlows *evicted_flows)
 {
     MutexGuard guard(&mutex_);
     if (!capturing_locked(now_ms)) {
@@ -219,6 +220,11 @@ uptrace_session::admit_new_trace(bool partial, int64_t now_ms, int64_t wall_ms,
         auto oldest = traces_.begin();
         note_dropped_locked(oldest->first);
         const Trace &evicted = *oldest->second;
+        for (const RoundPtr &round : evicted.rounds) {
+            if (round->has_ufid && round->installed) {
+                evicted_flows->emplace_back(oldest->first, round->ufid);
+            }
+        }
         account_locked(-1, -static_cast<int64_t>(evicted.rounds.size()),
                        -static_cast<int64_t>(evicted.size + TRACE_OVERHEAD));
         n_evicted_++;

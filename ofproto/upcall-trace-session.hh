@@ -29,6 +29,7 @@
  * A trace is a vector of shared_ptrs to immutable rounds.  A round that
  * two sessions matched is one object stored in both traces. */
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -36,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "openvswitch/thread.h"
@@ -190,12 +192,19 @@ public:
 
     /* Capture side. */
 
+    /* The flows that rounds of a trace installed: (trace id, UFID). */
+    using TraceFlows = std::vector<std::pair<uint64_t,
+                                             std::array<uint8_t, 16>>>;
+
     /* Decides whether this session starts a new trace for an upcall that
      * matched it.  If so, creates the (empty) trace and returns its id and
-     * the bridge name in '*bridge'. */
+     * the bridge name in '*bridge'.  Appends to '*evicted_flows' the flows
+     * that the traces evicted to make room had installed, for the caller
+     * to tell the flow log, outside this session's lock. */
     std::optional<uint64_t> admit_new_trace(bool partial, int64_t now_ms,
                                             int64_t wall_ms,
-                                            std::string *bridge)
+                                            std::string *bridge,
+                                            TraceFlows *evicted_flows)
         OVS_EXCLUDED(mutex_);
 
     /* Whether this session cannot start a trace now, checked without its

@@ -21,6 +21,7 @@
 
 #include "upcall-trace-engine-test.hh"
 #include "upcall-trace-flows.hh"
+#include "upcall-trace-registry.hh"
 
 using namespace uptrace_test;
 
@@ -231,6 +232,39 @@ TEST_F(UpcallTraceFlowsTest, LivesGoWithTheirSessionOrTraces)
     EXPECT_EQ(0u, find(kOtherUfid));
     uptrace_session_destroy(a);
     EXPECT_EQ(0u, usage().bytes);
+}
+
+/* A session that evicts a trace (circular, max_traces) stops following
+ * the flows it installed, so that the log holds what the sessions hold;
+ * a flow that another stored trace installed stays followed. */
+TEST_F(UpcallTraceFlowsTest, EvictedTracesTakeTheirFlowsAlong)
+{
+    uptrace_session *a = create_session("a", [](uptrace_session_config &c) {
+        c.max_traces = 2;
+    });
+    uint64_t first = store_installed(a, kUfid);
+    EXPECT_EQ(first, find(kUfid));
+    store_installed(a, kOtherUfid);
+    EXPECT_EQ(2u, engine()->flows().n_lives());
+
+    /* A third trace evicts the first: its flow is no longer followed,
+     * and a revalidator's report on it is refused without the lock. */
+    uint8_t third_ufid[16] = {3};
+    store_installed(a, third_ufid);
+    EXPECT_EQ(0u, find(kUfid));
+    EXPECT_FALSE(uptrace_engine_flow_changed(engine(), kUfid,
+                                             UPTRACE_FLOW_STATS, nullptr,
+                                             1, 1));
+    EXPECT_EQ(2u, engine()->flows().n_lives());
+
+    /* The same flow installed again by a new trace is a new life, which
+     * the stale entry of the forgotten one does not take along. */
+    uint64_t again = store_installed(a, kUfid);
+    EXPECT_EQ(again, find(kUfid));
+    EXPECT_TRUE(uptrace_engine_flow_changed(engine(), kUfid,
+                                            UPTRACE_FLOW_STATS, nullptr,
+                                            1, 1));
+    EXPECT_EQ(2u, engine()->flows().n_lives());
 }
 
 } /* anonymous namespace */
