@@ -25,17 +25,30 @@ using namespace uptrace_test;
 
 namespace {
 
-TEST_F(UpcallTraceEngineTest, TruncationCutsAtLineBoundary)
+class UpcallTraceTruncateTest : public UpcallTraceEngineTest {
+protected:
+    /* Measures, on a session of its own, what an empty trace and a small
+     * round (fill()) cost, to set limits that cut a round where a test
+     * wants. */
+    void measure(uint64_t *empty_trace, uint64_t *small_round)
+    {
+        uptrace_session *probe = create_session("probe");
+        uptrace_round *capture = begin({probe});
+        ASSERT_TRUE(capture);
+        *empty_trace = status_of(probe).bytes;
+        fill(capture);
+        uptrace_round_commit(capture);
+        *small_round = status_of(probe).bytes - *empty_trace;
+    }
+};
+
+TEST_F(UpcallTraceTruncateTest, TruncationCutsAtLineBoundary)
 {
     /* Measure what an empty trace and a small round cost, to set a limit
      * that cuts the second round in its middle. */
-    uptrace_session *probe = create_session("probe");
-    uptrace_round *capture = begin({probe});
-    ASSERT_TRUE(capture);
-    uint64_t empty_trace = status_of(probe).bytes;
-    fill(capture);
-    uptrace_round_commit(capture);
-    uint64_t small_round = status_of(probe).bytes - empty_trace;
+    uint64_t empty_trace, small_round;
+    ASSERT_NO_FATAL_FAILURE(measure(&empty_trace, &small_round));
+    uptrace_round *capture;
 
     std::string big;
     for (int i = 0; i < 100; i++) {
@@ -105,7 +118,7 @@ TEST_F(UpcallTraceEngineTest, TruncationCutsAtLineBoundary)
  * UPTRACE_MAX_TRACE_SIZE_MIN, the engine takes anything), a trace that is
  * counted can be read: its first round is kept, cut to the round itself,
  * and a later round that does not fit at all is counted as lost. */
-TEST_F(UpcallTraceEngineTest, TruncationNeverLeavesATraceEmpty)
+TEST_F(UpcallTraceTruncateTest, TruncationNeverLeavesATraceEmpty)
 {
     const std::string flow(700, 'f');
     for (enum uptrace_mode mode : {UPTRACE_MODE_CIRCULAR, UPTRACE_MODE_STOP}) {
@@ -161,16 +174,12 @@ TEST_F(UpcallTraceEngineTest, TruncationNeverLeavesATraceEmpty)
 
 /* A later round with room for its header and some of its blobs keeps the
  * most useful of them, the flow first, and marks the others. */
-TEST_F(UpcallTraceEngineTest, TruncationKeepsTheBlobsThatFit)
+TEST_F(UpcallTraceTruncateTest, TruncationKeepsTheBlobsThatFit)
 {
     /* What a small round costs. */
-    uptrace_session *probe = create_session("probe");
-    uptrace_round *capture = begin({probe});
-    ASSERT_TRUE(capture);
-    uint64_t empty_trace = status_of(probe).bytes;
-    fill(capture);
-    uptrace_round_commit(capture);
-    uint64_t small_round = status_of(probe).bytes - empty_trace;
+    uint64_t empty_trace, small_round;
+    ASSERT_NO_FATAL_FAILURE(measure(&empty_trace, &small_round));
+    uptrace_round *capture;
 
     /* Room, after a small first round, for a small round and a bit more
      * than a 1000-byte flow, not for its actions too. */
@@ -224,7 +233,7 @@ TEST_F(UpcallTraceEngineTest, TruncationKeepsTheBlobsThatFit)
 
 /* A round captured as a tree keeps the whole nodes that fit, then the
  * marker. */
-TEST_F(UpcallTraceEngineTest, TruncationKeepsWholeNodes)
+TEST_F(UpcallTraceTruncateTest, TruncationKeepsWholeNodes)
 {
     const uint64_t max = 3000;
     uptrace_session *s = create_session("s", [max](uptrace_session_config
